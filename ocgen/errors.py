@@ -1,0 +1,26 @@
+"""Errors ocgen reports to users: one clear message naming the place."""
+
+from __future__ import annotations
+
+
+class OcgenError(Exception):
+    """Base class of errors caused by user input or by a failed numerical solve."""
+
+
+class InputError(OcgenError):
+    """Malformed user input: names the file, the key and the position inside it.
+
+    ``str(err)`` is the whole message, e.g.
+    ``my.toml: A[2][1]: unknown function 'system' (allowed: sqrt)``.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
+        self.source = source
+        self.key = key
+        self.detail = message
+        where = ": ".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def located(self, *, source: str | None = None, key: str | None = None) -> "InputError":
+        """The same error with a file and/or key filled in where still unknown."""
+        return InputError(self.detail, source=self.source or source, key=self.key or key)

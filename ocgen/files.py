@@ -1,0 +1,52 @@
+"""Reading user data files (TOML or JSON) into plain dicts, with located errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import InputError
+
+
+def read_data_file(path: str | Path) -> dict:
+    """The top-level table of a ``.toml`` or ``.json`` file; InputError naming the file otherwise."""
+    path = Path(path)
+    source = str(path)
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise InputError("expected a .toml or .json file", source=source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", source=source) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read file ({err})", source=source) from None
+    if not text.strip():
+        raise InputError("the file is empty", source=source)
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"invalid TOML: {err}", source=source) from None
+    else:
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", source=source
+            ) from None
+        except ValueError as err:
+            raise InputError(str(err), source=source) from None
+    if not isinstance(data, dict):
+        raise InputError(f"expected a table/object at top level, found {type(data).__name__}",
+                         source=source)
+    return data
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"invalid JSON constant {name} (numbers must be finite)")
