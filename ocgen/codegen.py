@@ -1,0 +1,245 @@
+"""Code generation: print a :class:`~ocgen.derive.Discretisation` through Jinja2 templates.
+
+The derivation hands over equations; this module only turns them into code lines (with
+common-subexpression elimination) and lets ``templates/<backend>/module.py.j2`` arrange them.
+Output is deterministic: the same inputs give byte-identical text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from . import __version__
+from .derive import CostateStep, Discretisation, LinearStages, discretise
+from .problem import OptimalControlProblem, load_problem
+from .tableau import ButcherTableau, load_tableau
+
+BACKENDS = ("numpy", "casadi")
+
+
+class _NumPyPrinter(NumPyPrinter):
+    """NumPy printer writing x**-n as 1/x**n."""
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp.is_Integer and expr.exp.is_negative:
+            base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"])
+            power = "" if expr.exp == -1 else f"**{-expr.exp}"
+            return f"1/{base}{power}" if power == "" else f"1/({base}{power})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _numeric(expr: sp.Expr) -> sp.Expr:
+    """Irrational constants (surds of the tableau) as 17-digit floats; rationals stay exact."""
+    return sp.sympify(expr).replace(
+        lambda e: e.is_number and not e.is_Rational and not e.is_Float and not e.free_symbols,
+        lambda e: e.evalf(17))
+
+
+class Emitter:
+    """Turns assignments into code lines with CSE; temporaries are numbered across a function."""
+
+    def __init__(self, printer):
+        self.printer = printer
+        self.counter = 0
+
+    def reset(self) -> None:
+        self.counter = 0
+
+    def expr(self, expr) -> str:
+        return self.printer.doprint(_numeric(expr))
+
+    def block(self, targets: list[str], exprs: list[sp.Expr]) -> list[str]:
+        """``target = expr`` lines, sharing common subexpressions as ``_t<k>`` temporaries."""
+        exprs = [_numeric(e) for e in exprs]
+        temps = (sp.Symbol(f"_t{k}") for k in range(self.counter, 10**9))
+        replacements, reduced = sp.cse(exprs, symbols=temps, order="canonical")
+        self.counter += len(replacements)
+        lines = [f"{s} = {self.printer.doprint(e)}" for s, e in replacements]
+        lines += [f"{t} = {self.printer.doprint(e)}" for t, e in zip(targets, reduced)]
+        return lines
+
+    def sequence(self, pairs) -> list[str]:
+        """Ordered assignments (symbol, expr), CSE'd in runs that do not use their own targets."""
+        lines, run = [], []
+        for target, expr in pairs:
+            if any(expr.has(t) for t, _ in run):
+                lines += self.block([str(t) for t, _ in run], [e for _, e in run])
+                run = []
+            run.append((target, expr))
+        if run:
+            lines += self.block([str(t) for t, _ in run], [e for _, e in run])
+        return lines
+
+
+@dataclass(frozen=True)
+class PrintedLinear:
+    """Code for stage unknowns: ``sequence`` lines, or lines filling ``M`` and ``r``."""
+
+    names: list
+    sequence: list | None
+    system: list | None
+
+
+def _linear(stages: LinearStages, emit: Emitter) -> PrintedLinear:
+    names = [str(x) for row in stages.unknowns for x in row]
+    if stages.sequence is not None:
+        return PrintedLinear(names, emit.sequence(stages.sequence), None)
+    M, r = stages.matrix, stages.rhs
+    entries = [(i, j) for i in range(M.rows) for j in range(M.cols) if M[i, j] != 0]
+    lines = emit.block([f"M[:, {i}, {j}]" for i, j in entries] +
+                       [f"r[:, {i}]" for i in range(r.rows)],
+                       [M[i, j] for i, j in entries] + list(r))
+    return PrintedLinear(names, None, lines)
+
+
+def _costate_step(step: CostateStep, emit: Emitter) -> dict:
+    emit.reset()
+    linear = _linear(step.stages, emit)
+    d = len(step.previous_costate)
+    s = len(step.stage_costates)
+    G, m = len(step.control_gradient), len(step.control_gradient[0])
+    targets = ([f"p_prev[{k}]" for k in range(d)]
+               + [f"P[{i}, {k}]" for i in range(s) for k in range(d)]
+               + [f"g_u[{g}, {l}]" for g in range(G) for l in range(m)]
+               + ["g_h[...]", "g_t[...]"])
+    exprs = (list(step.previous_costate)
+             + [e for row in step.stage_costates for e in row]
+             + [e for row in step.control_gradient for e in row]
+             + [step.step_gradient, step.time_gradient])
+    return {"linear": linear, "post": emit.block(targets, exprs),
+            "has_time": step.time_gradient != 0}
+
+
+def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
+               backend: str) -> str:
+    """SHA-256 of everything the generated text depends on (first 16 hex digits)."""
+    described = {
+        "generator": __version__, "backend": backend, "controls": controls,
+        "tableau": tableau.to_dict(),
+        "problem": {"name": problem.name, "time": str(problem.time),
+                    "states": [str(s) for s in problem.states],
+                    "controls": [str(u) for u in problem.controls],
+                    "dynamics": [sp.srepr(e) for e in problem.dynamics],
+                    "running_cost": sp.srepr(problem.running_cost),
+                    "terminal_cost": sp.srepr(problem.terminal_cost),
+                    "horizon": [problem.t0, problem.T],
+                    "initial_states": problem.initial_states,
+                    "bounds": problem.control_bounds,
+                    "member_parameters": [(str(p), v) for p, v in problem.member_parameters]},
+    }
+    text = json.dumps(described, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ocgen", "templates"), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+def _float(x: float) -> str:
+    """A float literal at full precision (``numpy.inf`` for infinities)."""
+    x = float(x)
+    if x in (float("inf"), float("-inf")):
+        return "numpy.inf" if x > 0 else "-numpy.inf"
+    return repr(x)
+
+
+def numpy_context(disc: Discretisation) -> dict:
+    """Everything the NumPy template needs, as strings and small lists."""
+    problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
+    emit = Emitter(_NumPyPrinter({"fully_qualified_modules": True}))
+    s, d, m = tableau.stages, problem.state_dim, problem.control_dim
+    ctx = _common_context(disc)
+    if disc.implicit:
+        flat = [x for row in sym.Y for x in row]
+        R, J = disc.stage_residual, disc.stage_jacobian
+        entries = [(i, j) for i in range(J.rows) for j in range(J.cols) if J[i, j] != 0]
+        ctx["newton"] = emit.block(
+            [f"R[{i}]" for i in range(R.rows)] + [f"J[:, {i}, {j}]" for i, j in entries],
+            list(R) + [J[i, j] for i, j in entries])
+        ctx["stage_names"] = [str(x) for x in flat]
+        emit.reset()
+        ctx["forward"] = emit.sequence(list(disc.slopes))
+    else:
+        ctx["newton"] = None
+        ctx["forward"] = emit.sequence(list(disc.stage_sequence))
+    ctx["forward_post"] = emit.block(
+        [f"y_next[{k}]" for k in range(d)] + ["cost[...]"], list(disc.next_state) + [disc.step_cost])
+    emit.reset()
+    ctx["terminal"] = emit.block([f"p_end[{k}]" for k in range(d)] + ["cost[...]"],
+                                 list(disc.terminal_costate) + [disc.terminal_cost])
+    ctx["multiplier"] = _costate_step(disc.multiplier, emit)
+    ctx["partner"] = _costate_step(disc.partner, emit) if disc.partner else None
+    emit.reset()
+    ctx["grid_control"] = (emit.block([f"u[{l}]" for l in range(m)], list(disc.grid_control))
+                           if disc.grid_control is not None else None)
+    return ctx
+
+
+def _common_context(disc: Discretisation) -> dict:
+    problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
+    lower, upper = problem.bounds_arrays()
+    return {
+        "tableau": tableau, "problem": problem, "controls": disc.controls,
+        "version": __version__, "hash": input_hash(tableau, problem, disc.controls, "numpy"),
+        "s": tableau.stages, "d": problem.state_dim, "m": problem.control_dim,
+        "n_groups": disc.n_groups, "groups": list(disc.groups),
+        "c": [_float(sp.N(x, 17)) for x in tableau.c],
+        "t0": _float(problem.t0), "T": _float(problem.T),
+        "initial_states": [[float(x) for x in row] for row in problem.initial_states],
+        "parameter_names": [p.name for p, _ in problem.member_parameters],
+        "parameter_values": [[float(x) for x in v] for _, v in problem.member_parameters],
+        "lower": [_float(x) for x in lower], "upper": [_float(x) for x in upper],
+        "state_names": [str(x) for x in problem.states],
+        "control_names": [str(x) for x in problem.controls],
+        "y": [str(x) for x in sym.y], "p": [str(x) for x in sym.p],
+        "Y": [[str(x) for x in row] for row in sym.Y],
+        "u": [[str(x) for x in row] for row in sym.u],
+        "q": [str(x) for x in sym.params],
+        "lam": [[str(x) for x in row] for row in sym.lam],
+        "P": [[str(x) for x in row] for row in sym.P],
+        "outside_theory": disc.outside_theory,
+        "autonomous": problem.is_autonomous,
+    }
+
+
+def generate(tableau, problem, controls: str = "stage", backend: str = "numpy") -> str:
+    """The source text of a standalone module for (tableau, problem, controls, backend)."""
+    tableau, problem = load_tableau(tableau), load_problem(problem)
+    if backend not in BACKENDS:
+        from .errors import OcgenError
+        raise OcgenError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    disc = discretise(problem, tableau, controls)
+    if backend == "numpy":
+        context = numpy_context(disc)
+    else:
+        from .casadi_context import casadi_context
+        context = casadi_context(disc)
+    text = _environment().get_template(f"{backend}/module.py.j2").render(**context)
+    return text
+
+
+def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
+                backend: str) -> str:
+    """A file-system friendly name, e.g. ``rk4_lq_stage_numpy``."""
+    from .tableau import normalise_name
+    return "_".join([normalise_name(tableau.name).replace("*", "star"),
+                     problem.name.lower(), controls, backend])
+
+
+def write_module(text: str, path: str | Path) -> Path:
+    """Write generated source to ``path`` (creating folders) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

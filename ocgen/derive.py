@@ -1,0 +1,377 @@
+"""Symbolic derivation of the continuous and discrete optimality systems.
+
+Continuous (MATH.md 1): H = L + pᵀf, p' = −∇_y H, 0 = ∇_u H, u = φ(y, p).
+
+Discrete (MATH.md 2–3), for one generic step n with step size h, start time t, state y,
+stage values Y_i, control parameters u_g (stage i uses group g(i)) and the multipliers
+p (of the equation defining y_{n+1}, so p ≈ p(t_{n+1})) and Λ_i (of the stage equations):
+
+    ℓ = h Σ_i b_i L(τ_i, Y_i, u_g(i)) + pᵀ(y + h Σ_i b_i f_i) + Σ_i Λ_iᵀ(y + h Σ_j a_ij f_j − Y_i)
+
+Every discrete optimality condition is obtained by differentiating ℓ: ∂ℓ/∂Y_i = 0 gives the
+stage multipliers Λ_i, p_n = ∂ℓ/∂y, ∂J_h/∂u_g = ∂ℓ/∂u_g, ∂J_h/∂h_n = ∂ℓ/∂h + (time shifts via
+∂ℓ/∂t). The partner form applies the partner tableau Ã to p' = −∇_y H (MATH.md 3.2).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import cache
+
+import sympy as sp
+
+from .errors import OcgenError
+from .problem import OptimalControlProblem
+from .tableau import ButcherTableau, is_zero
+
+CONTROL_MODES = ("stage", "tied", "step")
+
+
+class OutsideTheoryWarning(UserWarning):
+    """Stage controls with zero or negative weights: the discrete problem is ill-posed."""
+
+
+# -- continuous optimality system -------------------------------------------------------------
+@dataclass(frozen=True)
+class ContinuousSystem:
+    """H, ∇_y H, ∇_u H and, when H_u = 0 can be solved in closed form, u = φ(t, y, p)."""
+
+    problem: OptimalControlProblem
+    costates: tuple[sp.Symbol, ...]
+    hamiltonian: sp.Expr
+    H_y: tuple[sp.Expr, ...]
+    H_u: tuple[sp.Expr, ...]
+    control_law: tuple[sp.Expr, ...] | None
+    control_law_note: str
+
+
+@cache
+def continuous_system(problem: OptimalControlProblem) -> ContinuousSystem:
+    """Pontryagin's system (MATH.md 1), with φ from solving H_u = 0 where SymPy can."""
+    taken = {s.name for s in (problem.time, *problem.states, *problem.controls)}
+    costates = []
+    for y in problem.states:
+        name = f"p_{y.name}"
+        while name in taken:
+            name = "_" + name
+        costates.append(sp.Symbol(name, real=True))
+    H = problem.running_cost + sum(p * f for p, f in zip(costates, problem.dynamics))
+    H_y = tuple(sp.diff(H, y) for y in problem.states)
+    H_u = tuple(sp.diff(H, u) for u in problem.controls)
+    law, note = _control_law(H, H_u, problem.controls)
+    return ContinuousSystem(problem, tuple(costates), H, H_y, H_u, law, note)
+
+
+def _control_law(H, H_u, controls):
+    if not all(e.is_polynomial(*controls) for e in H_u):
+        return None, "H_u is not polynomial in the controls; u = φ(y, p) is not solved for"
+    try:
+        solutions = sp.solve(list(H_u), list(controls), dict=True)
+    except (NotImplementedError, ValueError) as err:
+        return None, f"SymPy cannot solve H_u = 0 for the controls ({err})"
+    if len(solutions) != 1 or set(solutions[0]) != set(controls):
+        return None, (f"H_u = 0 has {len(solutions)} closed-form solutions for the controls; "
+                      "no unique u = φ(y, p)")
+    law = tuple(sp.simplify(solutions[0][u]) for u in controls)
+    Huu = sp.hessian(H, controls).subs(dict(zip(controls, law)))
+    convex = all(sp.simplify(Huu[:k, :k].det()).is_positive for k in range(1, len(controls) + 1))
+    note = "u = φ(y, p) from H_u = 0" + ("; H_uu > 0 (a minimum)" if convex else
+                                          "; H_uu > 0 could not be confirmed")
+    return law, note
+
+
+# -- control parametrisations -----------------------------------------------------------------
+def control_groups(tableau: ButcherTableau, mode: str) -> tuple[int, ...]:
+    """The control parameter each stage uses (MATH.md 2): stage i → group g(i).
+
+    ``stage``: one per stage; ``tied``: stages with equal c_i share one; ``step``: one per step.
+    """
+    s = tableau.stages
+    if mode == "stage":
+        return tuple(range(s))
+    if mode == "step":
+        return (0,) * s
+    if mode == "tied":
+        firsts: list[int] = []
+        groups = []
+        for i in range(s):
+            same = [g for g, j in enumerate(firsts)
+                    if is_zero(tableau.c[i] - tableau.c[j], tableau.tolerance)]
+            if not same:
+                firsts.append(i)
+                same = [len(firsts) - 1]
+            groups.append(same[0])
+        return tuple(groups)
+    raise OcgenError(f"unknown control parametrisation {mode!r} (choose from "
+                     f"{', '.join(CONTROL_MODES)})")
+
+
+def outside_theory_reason(tableau: ButcherTableau, mode: str) -> str | None:
+    """Why stage-wise controls make the discrete problem ill-posed (MATH.md 3.3), or None."""
+    if mode == "step" or tableau.weights_positive:
+        return None
+    zero = ", ".join(f"b_{i + 1} = 0" for i in tableau.zero_weights)
+    negative = ", ".join(f"b_{i + 1} = {tableau.b[i]}" for i in tableau.negative_weights)
+    parts = []
+    if zero:
+        parts.append(f"{zero}: those stage controls carry no running cost, the discrete problem "
+                     "loses coercivity and need not converge (controls grow like 1/h)")
+    if negative:
+        parts.append(f"{negative}: negative weights make the discrete problem unbounded below")
+    return (f"{tableau.name} with {mode} controls is outside the theory of RK discretisations "
+            f"of optimal control (MATH.md 3.3): {'; '.join(parts)}. Use --controls step "
+            "(one control per step), which converges with order 2.")
+
+
+# -- one generic step ------------------------------------------------------------------------
+def _vec(prefix: str, n: int) -> tuple[sp.Symbol, ...]:
+    return tuple(sp.Symbol(f"{prefix}_{k}", real=True) for k in range(n))
+
+
+def _mat(prefix: str, rows: int, cols: int) -> tuple[tuple[sp.Symbol, ...], ...]:
+    return tuple(_vec(f"{prefix}_{i}", cols) for i in range(rows))
+
+
+@dataclass(frozen=True)
+class StepSymbols:
+    """Names of one step's quantities in generated code (indices from 0).
+
+    ``y`` state at t_n; ``Y[i]`` stage values; ``F[i]`` stage slopes f(τ_i, Y_i, u_g(i));
+    ``u[g]`` control parameters; ``p`` costate p_{n+1}; ``lam[i]`` stage multipliers Λ_i;
+    ``P[i]`` partner-form stage costates; ``params`` per-member parameters.
+    """
+
+    t: sp.Symbol
+    h: sp.Symbol
+    y: tuple
+    Y: tuple
+    F: tuple
+    u: tuple
+    p: tuple
+    lam: tuple
+    P: tuple
+    params: tuple
+
+
+@dataclass(frozen=True)
+class LinearStages:
+    """Unknown stage vectors U (s×d) defined by equations linear in U.
+
+    Either ``sequence`` (explicit methods: assignments in evaluation order, each using only
+    earlier ones) or ``matrix``·U = ``rhs`` (flattened stage-major, one system per member).
+    """
+
+    unknowns: tuple
+    sequence: tuple[tuple[sp.Symbol, sp.Expr], ...] | None
+    matrix: sp.ImmutableMatrix | None
+    rhs: sp.ImmutableMatrix | None
+
+
+@dataclass(frozen=True)
+class Discretisation:
+    """The discrete optimality system of (problem, tableau, controls), for one generic step.
+
+    Forward: explicit methods have ``stage_sequence`` (Y_i, F_i in order); implicit ones
+    ``stage_residual`` R(Y) = Y_i − y − h Σ_j a_ij f_j and its Jacobian, then ``slopes``.
+    """
+
+    problem: OptimalControlProblem
+    tableau: ButcherTableau
+    controls: str
+    groups: tuple[int, ...]
+    symbols: StepSymbols
+    system: ContinuousSystem
+    stage_sequence: tuple[tuple[sp.Symbol, sp.Expr], ...] | None
+    stage_residual: sp.ImmutableMatrix | None
+    stage_jacobian: sp.ImmutableMatrix | None
+    slopes: tuple[tuple[sp.Symbol, sp.Expr], ...]
+    next_state: tuple[sp.Expr, ...]
+    step_cost: sp.Expr
+    terminal_cost: sp.Expr
+    terminal_costate: tuple[sp.Expr, ...]
+    lagrangian: sp.Expr
+    multiplier: "CostateStep"
+    partner: "CostateStep | None"
+    grid_control: tuple[sp.Expr, ...] | None
+    outside_theory: str | None
+
+    @property
+    def n_groups(self) -> int:
+        return max(self.groups) + 1
+
+    @property
+    def implicit(self) -> bool:
+        return self.stage_sequence is None
+
+
+@dataclass(frozen=True)
+class CostateStep:
+    """One backward step: stage unknowns, then p_n, stage costates and gradients.
+
+    ``previous_costate`` is p_n; ``stage_costates`` P_i (≈ p at τ̃_i); ``control_gradient``
+    ∂J_h/∂u_g (G×m); ``step_gradient`` ∂ℓ/∂h; ``time_gradient`` ∂ℓ/∂t.
+    """
+
+    stages: LinearStages
+    previous_costate: tuple[sp.Expr, ...]
+    stage_costates: tuple[tuple[sp.Expr, ...], ...]
+    control_gradient: tuple[tuple[sp.Expr, ...], ...]
+    step_gradient: sp.Expr
+    time_gradient: sp.Expr
+
+
+def step_symbols(problem: OptimalControlProblem, tableau: ButcherTableau,
+                 n_groups: int) -> StepSymbols:
+    s, d, m = tableau.stages, problem.state_dim, problem.control_dim
+    return StepSymbols(
+        t=sp.Symbol("t", real=True), h=sp.Symbol("h", positive=True),
+        y=_vec("y", d), Y=_mat("Y", s, d), F=_mat("F", s, d), u=_mat("u", n_groups, m),
+        p=_vec("p", d), lam=_mat("lam", s, d), P=_mat("P", s, d),
+        params=_vec("q", len(problem.member_parameters)))
+
+
+def _at(problem, tableau, sym, groups, i, expr, costate=None, system=None):
+    """expr(t, y, u[, p]) evaluated at stage i: τ_i = t + c_i h, Y_i, u_g(i)[, P_i]."""
+    mapping = {problem.time: sym.t + tableau.c[i] * sym.h}
+    mapping.update(zip(problem.states, sym.Y[i]))
+    mapping.update(zip(problem.controls, sym.u[groups[i]]))
+    mapping.update(zip((p for p, _ in problem.member_parameters), sym.params))
+    if costate is not None:
+        mapping.update(zip(system.costates, costate))
+    return expr.xreplace(mapping)
+
+
+def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
+    """Solve E(U) = 0, linear in U, by back substitution (last stage first) or as M U = r."""
+    flat_u = [x for row in unknowns for x in row]
+    flat_e = [e for row in equations for e in row]
+    if sequential:
+        sequence = []
+        for row_u, row_e in zip(reversed(unknowns), reversed(equations)):
+            for x, e in zip(row_u, row_e):
+                value = sp.expand(e + x)
+                if any(value.has(v) for v in row_u):
+                    break  # not explicit after all
+                sequence.append((x, value))
+            else:
+                continue
+            break
+        else:
+            return LinearStages(unknowns, tuple(sequence), None, None)
+    zero = dict.fromkeys(flat_u, 0)
+    M = -sp.Matrix(flat_e).jacobian(flat_u)
+    r = sp.Matrix([e.xreplace(zero) for e in flat_e])
+    return LinearStages(unknowns, None, sp.ImmutableMatrix(M.applyfunc(sp.expand)),
+                        sp.ImmutableMatrix(r.applyfunc(sp.expand)))
+
+
+@cache
+def discretise(problem: OptimalControlProblem, tableau: ButcherTableau,
+               controls: str = "stage") -> Discretisation:
+    """Derive the discrete optimality system of ``problem`` under ``tableau`` (MATH.md 2–3)."""
+    groups = control_groups(tableau, controls)
+    reason = outside_theory_reason(tableau, controls)
+    if reason:
+        warnings.warn(reason, OutsideTheoryWarning, stacklevel=2)
+    system = continuous_system(problem)
+    sym = step_symbols(problem, tableau, max(groups) + 1)
+    s, d = tableau.stages, problem.state_dim
+    A, b = tableau.A, tableau.b
+    at = lambda i, e, **kw: _at(problem, tableau, sym, groups, i, e, system=system, **kw)  # noqa: E731
+    f = [[at(i, fk) for fk in problem.dynamics] for i in range(s)]
+    L = [at(i, problem.running_cost) for i in range(s)]
+
+    # forward: stage equations and the step
+    nonzero = lambda x: not is_zero(x, tableau.tolerance)  # noqa: E731
+    if tableau.is_explicit:
+        sequence = []
+        for i in range(s):
+            for k in range(d):
+                sequence.append((sym.Y[i][k], sym.y[k] + sym.h * sum(
+                    (A[i, j] * sym.F[j][k] for j in range(i) if nonzero(A[i, j])), sp.S.Zero)))
+            sequence.extend((sym.F[i][k], f[i][k]) for k in range(d))
+        stage_sequence, residual, jacobian = tuple(sequence), None, None
+    else:
+        residual = sp.ImmutableMatrix([
+            sym.Y[i][k] - sym.y[k] - sym.h * sum((A[i, j] * f[j][k] for j in range(s)
+                                                  if nonzero(A[i, j])), sp.S.Zero)
+            for i in range(s) for k in range(d)])
+        flat_Y = [x for row in sym.Y for x in row]
+        jacobian = sp.ImmutableMatrix(residual.jacobian(flat_Y))
+        stage_sequence = None
+    slopes = tuple((sym.F[i][k], f[i][k]) for i in range(s) for k in range(d))
+    next_state = tuple(sym.y[k] + sym.h * sum((b[i] * sym.F[i][k] for i in range(s)
+                                               if nonzero(b[i])), sp.S.Zero) for k in range(d))
+    step_cost = sym.h * sum((b[i] * L[i] for i in range(s) if nonzero(b[i])), sp.S.Zero)
+    terminal = problem.terminal_cost.xreplace(dict(zip(problem.states, sym.y))).xreplace(
+        dict(zip((p for p, _ in problem.member_parameters), sym.params)))
+    terminal_costate = tuple(sp.diff(terminal, yk) for yk in sym.y)
+
+    # the step Lagrangian and its stationarity conditions (multiplier form, MATH.md 3.1)
+    step_map = [sym.y[k] + sym.h * sum((b[i] * f[i][k] for i in range(s) if nonzero(b[i])),
+                                       sp.S.Zero) for k in range(d)]
+    stage_map = [[sym.y[k] + sym.h * sum((A[i, j] * f[j][k] for j in range(s)
+                                          if nonzero(A[i, j])), sp.S.Zero) - sym.Y[i][k]
+                  for k in range(d)] for i in range(s)]
+    lagrangian = (step_cost + sum(pk * e for pk, e in zip(sym.p, step_map))
+                  + sum(sym.lam[i][k] * stage_map[i][k] for i in range(s) for k in range(d)))
+    stationarity = [[sp.diff(lagrangian, sym.Y[i][k]) for k in range(d)] for i in range(s)]
+    multiplier_stages = _solve_linear(stationarity, sym.lam, tableau.is_explicit)
+    W = [[b[i] * sym.p[k] + sum((A[j, i] * sym.lam[j][k] for j in range(s)
+                                 if nonzero(A[j, i])), sp.S.Zero) for k in range(d)]
+         for i in range(s)]
+    stage_costates = tuple(tuple(W[i][k] / b[i] if nonzero(b[i]) else (W[i][k] / sym.h)
+                                 for k in range(d)) for i in range(s))
+    multiplier = CostateStep(
+        stages=multiplier_stages,
+        previous_costate=tuple(sp.diff(lagrangian, yk) for yk in sym.y),
+        stage_costates=stage_costates,
+        control_gradient=tuple(tuple(sp.diff(lagrangian, ul) for ul in row) for row in sym.u),
+        step_gradient=sp.diff(lagrangian, sym.h),
+        time_gradient=sp.diff(lagrangian, sym.t))
+
+    partner = None if tableau.zero_weights else _partner_form(problem, tableau, sym, groups,
+                                                             system, at)
+    grid = None
+    if system.control_law is not None:
+        grid = tuple(u.xreplace({problem.time: sym.t, **dict(zip(problem.states, sym.y)),
+                                 **dict(zip(system.costates, sym.p))})
+                     for u in system.control_law)
+    return Discretisation(
+        problem=problem, tableau=tableau, controls=controls, groups=groups, symbols=sym,
+        system=system, stage_sequence=stage_sequence, stage_residual=residual,
+        stage_jacobian=jacobian, slopes=slopes, next_state=next_state, step_cost=step_cost,
+        terminal_cost=terminal, terminal_costate=terminal_costate, lagrangian=lagrangian,
+        multiplier=multiplier, partner=partner, grid_control=grid, outside_theory=reason)
+
+
+def _partner_form(problem, tableau, sym, groups, system, at) -> CostateStep:
+    """The partner PRK on p' = −∇_y H, solved backwards (MATH.md 3.2):
+
+    P_i = p_{n+1} + h Σ_j (b_j − ã_ij) ∇_y H(j),  p_n = p_{n+1} + h Σ_i b_i ∇_y H(i),
+    ∂J_h/∂u_g = Σ_{i: g(i)=g} h b_i ∇_u H(i),  ∂J_h/∂h = Σ_i b_i H(i) (+ ∂/∂t shifts).
+    """
+    s, d = tableau.stages, problem.state_dim
+    b, At = tableau.b, tableau.partner().A
+    Hy = [[at(i, e, costate=sym.P[i]) for e in system.H_y] for i in range(s)]
+    Hu = [[at(i, e, costate=sym.P[i]) for e in system.H_u] for i in range(s)]
+    H = [at(i, system.hamiltonian, costate=sym.P[i]) for i in range(s)]
+    coeff = [[sp.expand(b[j] - At[i, j]) for j in range(s)] for i in range(s)]
+    equations = [[sym.p[k] + sym.h * sum(coeff[i][j] * Hy[j][k] for j in range(s)
+                                         if not is_zero(coeff[i][j], tableau.tolerance))
+                  - sym.P[i][k] for k in range(d)] for i in range(s)]
+    stages = _solve_linear(equations, sym.P, tableau.is_explicit)
+    gradient = tuple(tuple(sum((sym.h * b[i] * Hu[i][l] for i in range(s) if groups[i] == g),
+                               sp.S.Zero) for l in range(problem.control_dim))
+                     for g in range(max(groups) + 1))
+    H_t = [at(i, sp.diff(system.hamiltonian, problem.time), costate=sym.P[i]) for i in range(s)]
+    return CostateStep(
+        stages=stages,
+        previous_costate=tuple(sym.p[k] + sym.h * sum(b[i] * Hy[i][k] for i in range(s))
+                               for k in range(d)),
+        stage_costates=sym.P,
+        control_gradient=gradient,
+        step_gradient=sum((b[i] * (H[i] + sym.h * tableau.c[i] * H_t[i]) for i in range(s)),
+                          sp.S.Zero),
+        time_gradient=sum((sym.h * b[i] * H_t[i] for i in range(s)), sp.S.Zero))
