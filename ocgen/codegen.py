@@ -195,6 +195,7 @@ def _common_context(disc: Discretisation) -> dict:
         "s": tableau.stages, "d": problem.state_dim, "m": problem.control_dim,
         "n_groups": disc.n_groups, "groups": list(disc.groups),
         "c": [_float(sp.N(x, 17)) for x in tableau.c],
+        "group_weights": [_float(sp.N(x, 17)) for x in disc.group_weights],
         "t0": _float(problem.t0), "T": _float(problem.T),
         "initial_states": [[float(x) for x in row] for row in problem.initial_states],
         "parameter_names": [p.name for p, _ in problem.member_parameters],

@@ -201,6 +201,14 @@ class Discretisation:
         return max(self.groups) + 1
 
     @property
+    def group_weights(self) -> tuple[sp.Expr, ...]:
+        """w_g = Σ_{i: g(i)=g} b_i: the quadrature weight of each control parameter, so that
+        ∂J_h/∂u_g ≈ h w_g H_u (MATH.md 3.2)."""
+        b = self.tableau.b
+        return tuple(sum((b[i] for i, g in enumerate(self.groups) if g == group), sp.S.Zero)
+                     for group in range(self.n_groups))
+
+    @property
     def implicit(self) -> bool:
         return self.stage_sequence is None
 
