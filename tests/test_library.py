@@ -1,0 +1,121 @@
+"""The built-in tableau library (ocgen/data/tableaux/*.toml).
+
+Every built-in records its classical order (and, where the literature states it, its
+optimal-control order); these tests recompute both from the coefficients, so a transcription
+error in a data file cannot go unnoticed.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+
+from ocgen.order import classical_order, control_order
+from ocgen.tableau import builtin_names, load_tableau
+
+MAX_ORDER = 8
+MAX_CONTROL_ORDER = 6
+
+NAMES = builtin_names()
+TABLEAUX = {name: load_tableau(name) for name in NAMES}
+
+
+def _normal(name: str) -> str:
+    """Lookup key, at least as coarse as the library's own (case, spaces, - _ . ( ))."""
+    return re.sub(r"[\s\-_.()]", "", name).lower()
+
+
+def _has_zero_or_negative_weight(tableau) -> bool:
+    return any(float(w) <= 1e-12 for w in tableau.b)
+
+
+def _stems() -> list[str]:
+    folder = resources.files("ocgen") / "data" / "tableaux"
+    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def test_library_is_large_enough():
+    assert len(NAMES) >= 40
+    assert len(set(NAMES)) == len(NAMES)
+
+
+def test_one_method_per_file():
+    assert len(_stems()) == len(NAMES)
+
+
+@pytest.mark.parametrize("stem", _stems())
+def test_file_name_resolves(stem):
+    assert load_tableau(stem).name in TABLEAUX
+
+
+def test_no_shared_names_or_aliases():
+    owner: dict[str, str] = {}
+    stems = {load_tableau(stem).name: stem for stem in _stems()}
+    for name, tableau in TABLEAUX.items():
+        for key in {_normal(n) for n in (name, stems[name], *tableau.aliases)}:
+            assert owner.setdefault(key, name) == name, \
+                f"{key!r} names both {owner[key]!r} and {name!r}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_aliases_resolve_case_insensitively(name):
+    tableau = TABLEAUX[name]
+    for alias in (name, *tableau.aliases):
+        for spelling in (alias, alias.upper(), alias.lower(), alias.replace(" ", "_"),
+                         alias.replace(" ", "-").swapcase(), alias.replace("-", " ")):
+            assert load_tableau(spelling).name == name, spelling
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata(name):
+    tableau = TABLEAUX[name]
+    assert tableau.citation.strip()
+    assert isinstance(tableau.literature_order, int) and tableau.literature_order >= 1
+    assert tableau.A.shape == (tableau.stages, tableau.stages)
+    assert tableau.b.shape == tableau.c.shape == (tableau.stages, 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_classical_order_matches_literature(name):
+    tableau = TABLEAUX[name]
+    # one order beyond the recorded one shows that the recorded order is not an understatement
+    limit = min(tableau.literature_order + 1, MAX_ORDER)
+    assert classical_order(tableau, max_order=limit).order == min(tableau.literature_order, limit)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if TABLEAUX[n].literature_control_order is not None])
+def test_control_order_matches_literature(name):
+    tableau = TABLEAUX[name]
+    recorded = tableau.literature_control_order
+    assert not _has_zero_or_negative_weight(tableau), "control order recorded but undefined"
+    assert recorded <= tableau.literature_order
+    limit = min(recorded + 1, MAX_CONTROL_ORDER)
+    assert control_order(tableau, max_order=limit).order == min(recorded, limit)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if _has_zero_or_negative_weight(TABLEAUX[n])])
+def test_control_order_undefined_for_zero_or_negative_weights(name):
+    tableau = TABLEAUX[name]
+    assert tableau.literature_control_order is None
+    assert control_order(tableau, max_order=3).order is None
+
+
+def test_library_covers_the_classics():
+    for name, order, control in [
+        ("Euler", 1, 1), ("BE", 1, 1), ("Heun", 2, 2), ("SSP22", 2, 2), ("Ralston", 2, 2),
+        ("Kutta-3", 3, 3), ("SSP33", 3, 2), ("Ralston-3", 3, 2), ("RK44", 4, 4), ("RK38", 4, 4),
+        ("implicit midpoint", 2, 2), ("GL2", 4, 4), ("GL3", 6, 6), ("RadauIIA2", 3, 3),
+        ("RadauIIA3", 5, 5), ("LobattoIIIA3", 4, 4), ("LobattoIIIB3", 4, 4),
+        ("LobattoIIIC3", 4, 4), ("Crank-Nicolson", 2, 2),
+    ]:
+        tableau = load_tableau(name)
+        assert (tableau.literature_order, tableau.literature_control_order) == (order, control), name
+    for name, order in [("Mid22", 2), ("Heun33", 3), ("DP5", 5), ("DOPRI5", 5), ("BS3", 3),
+                        ("RK23BS", 3), ("Merson43", 4), ("RKF45", 5), ("CashKarp", 5),
+                        ("SSP43", 3), ("SSP104", 4), ("SDIRK4", 4), ("TR-BDF2", 2)]:
+        tableau = load_tableau(name)
+        assert tableau.literature_order == order, name
+        assert tableau.literature_control_order is None, name
