@@ -274,14 +274,22 @@ def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
                         sp.ImmutableMatrix(r.applyfunc(sp.expand)))
 
 
-@cache
 def discretise(problem: OptimalControlProblem, tableau: ButcherTableau,
                controls: str = "stage") -> Discretisation:
-    """Derive the discrete optimality system of ``problem`` under ``tableau`` (MATH.md 2–3)."""
+    """Derive the discrete optimality system of ``problem`` under ``tableau`` (MATH.md 2–3).
+
+    Warns (OutsideTheoryWarning) when stage controls meet zero or negative weights.
+    """
+    disc = _discretise(problem, tableau, controls)
+    if disc.outside_theory:
+        warnings.warn(disc.outside_theory, OutsideTheoryWarning, stacklevel=2)
+    return disc
+
+
+@cache
+def _discretise(problem, tableau, controls) -> Discretisation:
     groups = control_groups(tableau, controls)
     reason = outside_theory_reason(tableau, controls)
-    if reason:
-        warnings.warn(reason, OutsideTheoryWarning, stacklevel=2)
     system = continuous_system(problem)
     sym = step_symbols(problem, tableau, max(groups) + 1)
     s, d = tableau.stages, problem.state_dim

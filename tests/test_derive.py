@@ -1,0 +1,98 @@
+"""The derivation against MATH.md written out independently with SymPy matrices."""
+
+import warnings
+
+import pytest
+import sympy as sp
+
+from ocgen.derive import (OutsideTheoryWarning, continuous_system, control_groups, discretise)
+from ocgen.problem import load_problem
+from ocgen.tableau import load_tableau
+
+
+def math_md_step(disc):
+    """Λ_i = h[f_y(i)ᵀ W_i + b_i ∇_y L(i)], W_i = b_i p + Σ_j a_ji Λ_j, p_n = p + Σ Λ_i,
+    ∂J/∂u_g = Σ_{i∈g} h[f_u(i)ᵀ W_i + b_i ∇_u L(i)]   (MATH.md 3.1), as SymPy matrices."""
+    problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
+    s, d = tableau.stages, problem.state_dim
+    A, b, h = tableau.A, tableau.b, sym.h
+    f = sp.Matrix(problem.dynamics)
+    L = sp.Matrix([problem.running_cost])
+    y, u = sp.Matrix(problem.states), sp.Matrix(problem.controls)
+    lam = [sp.Matrix(row) for row in sym.lam]
+    p = sp.Matrix(sym.p)
+
+    def at(expr, i):
+        mapping = {problem.time: sym.t + tableau.c[i] * h,
+                   **dict(zip(problem.states, sym.Y[i])),
+                   **dict(zip(problem.controls, sym.u[disc.groups[i]]))}
+        return expr.xreplace(mapping)
+
+    W = [b[i] * p + sum((A[j, i] * lam[j] for j in range(s)), sp.zeros(d, 1)) for i in range(s)]
+    Lam = [h * (at(f.jacobian(y), i).T * W[i] + b[i] * at(L.jacobian(y), i).T) for i in range(s)]
+    grad = [sp.zeros(len(problem.controls), 1) for _ in range(disc.n_groups)]
+    for i in range(s):
+        grad[disc.groups[i]] += h * (at(f.jacobian(u), i).T * W[i] + b[i] * at(L.jacobian(u), i).T)
+    p_prev = p + sum(lam, sp.zeros(d, 1))
+    return Lam, grad, p_prev
+
+
+def is_zero(expr):
+    return sp.simplify(sp.expand(expr)) == 0
+
+
+@pytest.mark.parametrize("tableau", ["rk4", "kutta3", "gauss2", "sdirk23", "explicit_midpoint"])
+@pytest.mark.parametrize("problem", ["vdp", "nl"])
+@pytest.mark.parametrize("controls", ["stage", "step"])
+def test_stationarity_matches_math_md(tableau, problem, controls):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutsideTheoryWarning)
+        disc = discretise(load_problem(problem), load_tableau(tableau), controls)
+    Lam, grad, p_prev = math_md_step(disc)
+    stages = disc.multiplier.stages
+    lam = [x for row in disc.symbols.lam for x in row]
+    expected = [e for vec in Lam for e in vec]
+    if stages.sequence is not None:  # explicit: Λ_i = … by back substitution
+        values = {}
+        for target, expr in stages.sequence:
+            values[target] = expr.xreplace(values)
+        for x, e in zip(lam, expected):
+            assert is_zero(values[x] - e.xreplace(values)), x
+    else:  # implicit: M Λ = r must be the same linear system as Λ = Λ(Λ)
+        residual = stages.matrix * sp.Matrix(lam) - stages.rhs - (sp.Matrix(lam) - sp.Matrix(expected))
+        assert all(is_zero(e) for e in residual)
+    for g, row in enumerate(disc.multiplier.control_gradient):
+        for l, e in enumerate(row):
+            assert is_zero(e - grad[g][l])
+    for k, e in enumerate(disc.multiplier.previous_costate):
+        assert is_zero(e - p_prev[k])
+
+
+def test_continuous_system_of_lq():
+    system = continuous_system(load_problem("lq"))
+    p, = system.costates
+    y, = load_problem("lq").states
+    assert system.control_law == (-p,)
+    assert is_zero(system.H_y[0] - (2 * y + p / 2))
+
+
+def test_control_law_not_available_is_reported():
+    system = continuous_system(load_problem("tanh_ensemble"))
+    assert system.control_law is None
+    assert "not" in system.control_law_note
+
+
+def test_control_groups():
+    rk4 = load_tableau("rk4")
+    assert control_groups(rk4, "stage") == (0, 1, 2, 3)
+    assert control_groups(rk4, "tied") == (0, 1, 1, 2)
+    assert control_groups(rk4, "step") == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["explicit_midpoint", "heun3", "dopri5"])
+def test_zero_or_negative_weights_warn_with_stage_controls(name):
+    with pytest.warns(OutsideTheoryWarning, match="--controls step"):
+        discretise(load_problem("lq"), load_tableau(name), "stage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutsideTheoryWarning)
+        discretise(load_problem("lq"), load_tableau(name), "step")
