@@ -1,0 +1,46 @@
+"""The built-in examples whose generated code is committed under ``generated/``.
+
+``python -m ocgen.examples`` rewrites them; the test suite regenerates and compares them
+byte for byte, so a change in the derivation or the templates shows up as a diff.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .codegen import generate, module_name
+from .problem import load_problem
+from .tableau import load_tableau
+
+EXAMPLES = (
+    ("rk4", "lq", "stage", "numpy"),
+    ("gauss2", "lq", "stage", "numpy"),
+    ("kutta3", "nl", "stage", "numpy"),
+    ("rk4", "vdp", "stage", "numpy"),
+    ("rk4", "tanh_ensemble", "step", "numpy"),
+)
+
+
+def example_files() -> dict[str, str]:
+    """File name → generated text for every example."""
+    files = {}
+    for tableau, problem, controls, backend in EXAMPLES:
+        name = module_name(load_tableau(tableau), load_problem(problem), controls, backend)
+        files[f"{name}.py"] = generate(tableau, problem, controls, backend)
+    return files
+
+
+def write_examples(folder: str | Path = "generated") -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in example_files().items():
+        (folder / name).write_text(text, encoding="utf-8")
+        written.append(folder / name)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_examples(sys.argv[1] if len(sys.argv) > 1 else "generated"):
+        print(path)
