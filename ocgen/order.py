@@ -1,0 +1,631 @@
+"""Classical and optimal-control order of a Butcher tableau, decided exactly.
+
+* Classical order p: Σ_i b_i Φ_i(t) = 1/γ(t) for every rooted tree t with |t| ≤ p.
+* Optimal-control order (MATH.md 4): the order of the partitioned pair ((A, b), (Ã, b)) with
+  the partner Ã = 1bᵀ − B⁻¹AᵀB (MATH.md 3.2): the same condition for every bi-coloured tree.
+  All bi-coloured trees are checked (correct, if redundant: the pair is symplectic and b̃ = b,
+  so many conditions depend on others). Failures of order ≤ 4 are reported as Hager's
+  independent conditions in b, c, d = Aᵀb and A (Hager 2000, MATH.md table); above order 4
+  the failing trees are printed. The optimal-control order is undefined (``None``, with a
+  reason) when some b_i = 0 or b_i < 0 (MATH.md 3.3).
+
+Verdicts are exact for rational and algebraic (surd) tableaux: the entries are brought into
+one number field Q(θ) once (``sympy.polys.constructor.construct_domain``), scaled to algebraic
+integers Z[θ'] with a common denominator, and every condition is an identity between
+integers. Only tableaux given in floating point are judged with their tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache, reduce
+from math import lcm
+from typing import Any, Callable, Sequence
+
+import sympy as sp
+from sympy.polys.constructor import construct_domain
+
+from .errors import InputError
+from .tableau import ButcherTableau, is_zero, load_tableau
+from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTree,
+                    bicoloured_trees, rooted_trees, symplectic_classes)
+
+__all__ = ["Condition", "OrderResult", "classical_order", "control_order", "certificate",
+           "format_certificate", "HAGER_CONDITIONS", "hager_conditions", "MAX_ORDER",
+           "MAX_CONTROL_ORDER"]
+
+MAX_ORDER = 12
+"""Largest classical order that may be requested (12 486 trees of order 13 would follow)."""
+MAX_CONTROL_ORDER = 8
+"""Largest optimal-control order that may be requested (9 498 bi-coloured trees of order 8)."""
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """One order condition and how it fared: ``formula`` = ``value``, needs ``expected``.
+
+    ``tree`` is the (bi-coloured) tree of the condition; for Hager's formulas it is the tree
+    whose condition is equivalent to the formula once the lower orders hold.
+    """
+
+    kind: str  # "classical" | "control"
+    order: int
+    tree: RootedTree
+    formula: str
+    value: sp.Expr
+    expected: sp.Expr
+    residual: sp.Expr
+
+    def __str__(self) -> str:
+        return f"{self.formula} = {_show(self.value)}, needs {_show(self.expected)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "order": self.order, "tree": self.tree.bracket(),
+                "formula": self.formula, "value": _show(self.value),
+                "expected": _show(self.expected), "residual": _show(self.residual)}
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """The verdict of :func:`classical_order` or :func:`control_order`.
+
+    ``order`` is the largest p with all conditions of order ≤ p satisfied, checked up to
+    ``max_order``; when all of them hold, ``order == max_order`` and ``at_least`` is True (the
+    true order may be higher). ``failed`` lists the failing conditions of order ``order + 1``.
+    ``tolerance`` is 0 for exact verdicts. For the optimal-control order ``order`` is None when
+    it is undefined, and ``reason`` says why.
+    """
+
+    kind: str  # "classical" | "control"
+    order: int | None
+    max_order: int
+    at_least: bool
+    tolerance: float
+    failed: tuple[Condition, ...] = ()
+    reason: str | None = None
+    checked: int = 0
+
+    def __str__(self) -> str:
+        if self.order is None:
+            return f"undefined ({self.reason})"
+        return f"≥ {self.order}" if self.at_least else str(self.order)
+
+
+# -- numbers ---------------------------------------------------------------------------------
+class _AlgebraicIntegers:
+    """Z[θ] for a monic integer minimal polynomial m (coefficients low → high, m[n] = 1)."""
+
+    def __init__(self, minpoly: Sequence[int]):
+        self.m = [int(x) for x in minpoly[:-1]]
+        self.n = len(self.m)
+
+    def mul(self, x: Sequence[int], y: Sequence[int]) -> list[int]:
+        n, m = self.n, self.m
+        if n == 2:  # the common case, a quadratic field: θ² = −m_1 θ − m_0
+            top = x[1] * y[1]
+            return [x[0] * y[0] - m[0] * top, x[0] * y[1] + x[1] * y[0] - m[1] * top]
+        prod = [0] * (2 * n - 1)
+        for i, xi in enumerate(x):
+            if xi:
+                for j, yj in enumerate(y):
+                    prod[i + j] += xi * yj
+        for k in range(2 * n - 2, n - 1, -1):  # θ^n = −Σ m_i θ^i
+            top = prod[k]
+            if top:
+                for i in range(n):
+                    prod[k - n + i] -= top * m[i]
+        return prod[:n]
+
+
+class _AlgInt:
+    """An element of Z[θ] as integer coordinates; supports +, * and truth (≠ 0)."""
+
+    __slots__ = ("c", "ring")
+
+    def __init__(self, coords, ring: _AlgebraicIntegers):
+        self.c, self.ring = coords, ring
+
+    def __add__(self, other: "_AlgInt") -> "_AlgInt":
+        return _AlgInt([x + y for x, y in zip(self.c, other.c)], self.ring)
+
+    def __mul__(self, other: "_AlgInt") -> "_AlgInt":
+        return _AlgInt(self.ring.mul(self.c, other.c), self.ring)
+
+    def __bool__(self) -> bool:
+        return any(self.c)
+
+
+class _Method:
+    """A tableau prepared for checking: entries in one number system, the partner, a memo.
+
+    ``K`` holds the entries as field elements (sympy's QQ or QQ<θ>, Python floats, or SymPy
+    expressions as a last resort) for the few direct formulas (partner, Hager's conditions);
+    the tree engine runs on integers scaled by common denominators: with D the denominator of
+    both matrices and D_b that of b, the scaled weight W'(t) equals D_b·D^(|t|−1)·W(t).
+    """
+
+    def __init__(self, tableau: ButcherTableau):
+        self.tableau = tableau
+        s = self.s = tableau.stages
+        self.tolerance = tableau.tolerance
+        entries = list(tableau.A) + list(tableau.b)
+        self.mode = "float"
+        if tableau.is_exact:
+            K, elems = construct_domain(entries, extension=True)
+            if K.is_ZZ:
+                K, elems = K.get_field(), [K.get_field().convert(x, K) for x in elems]
+            self.mode = ("rational" if K.is_QQ else
+                         "algebraic" if K.is_AlgebraicField else "symbolic")
+        if self.mode == "float":
+            elems = [float(x) for x in entries]
+            self.K = _FloatField()
+        elif self.mode == "symbolic":
+            elems = list(entries)
+            self.K = _SymbolicField(self.tolerance)
+        else:
+            self.K = _DomainField(K)
+        self.A = A = [elems[i * s:(i + 1) * s] for i in range(s)]
+        self.b = b = elems[s * s:]
+        K = self.K
+        # The structural facts of ButcherTableau, decided once in the exact field (fast).
+        self.zero_weights = tuple(i for i in range(s) if K.is_zero(b[i]))
+        self.negative_weights = tuple(i for i in range(s) if i not in self.zero_weights
+                                      and K.is_negative(b[i]))
+        self.weights_positive = not self.zero_weights and not self.negative_weights
+        self.kind = tableau.kind
+        self.explicit = self.kind == "explicit"
+        self.symplectic = all(K.is_zero(b[i] * A[i][j] + b[j] * A[j][i] - b[i] * b[j])
+                              for i in range(s) for j in range(i, s))
+        self.has_partner = not self.zero_weights
+        self.partner = self.c_tilde = None
+        if self.has_partner:
+            # ã_ij = b_j − b_j a_ji / b_i (MATH.md 3.2)
+            self.partner = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)]
+            c_tilde = [sum(row, K.zero) for row in self.partner]
+            c = [sum(row, K.zero) for row in A]
+            self.c_tilde_equals_c = all(K.is_zero(x - y) for x, y in zip(c_tilde, c))
+            self.c_tilde = [K.to_sympy(x) for x in c_tilde]
+            self.partner_sympy = [[K.to_sympy(x) for x in row] for row in self.partner]
+        self._build_engine()
+
+    # -- scaled integer engine ------------------------------------------------------------------
+    def _build_engine(self) -> None:
+        matrices = [self.A] + ([self.partner] if self.partner is not None else [])
+        if self.mode in ("float", "symbolic"):
+            self.D = self.Db = 1
+            zero, one = (0.0, 1.0) if self.mode == "float" else (sp.Integer(0), sp.Integer(1))
+            self.engine = ElementaryWeights(matrices, self.b, one=one, zero=zero)
+            return
+        K = self.K.domain
+        if self.mode == "rational":
+            self.n, self.k = 1, 1
+            coords = lambda x: [x]  # noqa: E731
+        else:
+            monic = [sp.Rational(c.numerator, c.denominator) for c in K.mod.to_list()[::-1]]
+            # θ' = kθ has a monic integer minimal polynomial: m'(x) = k^n m(x/k).
+            n = self.n = len(monic) - 1
+            k = self.k = reduce(lcm, (int(c.q) for c in monic), 1)
+            self.ring = _AlgebraicIntegers([int(c * k ** (n - i)) for i, c in enumerate(monic)])
+
+            def coords(x):
+                low = x.to_list()[::-1]
+                low += [K.dom.zero] * (n - len(low))
+                return [sp.Rational(int(c.numerator), int(c.denominator)) / k ** i
+                        for i, c in enumerate(low)]
+        to_q = (lambda x: [sp.Rational(int(x.numerator), int(x.denominator))]) \
+            if self.mode == "rational" else coords
+        mat_coords = [[[to_q(x) for x in row] for row in M] for M in matrices]
+        b_coords = [to_q(x) for x in self.b]
+        self.D = reduce(lcm, (int(c.q) for M in mat_coords for row in M for x in row
+                              for c in x), 1)
+        self.Db = reduce(lcm, (int(c.q) for x in b_coords for c in x), 1)
+        if self.mode == "rational":
+            make = lambda cs, scale: int(cs[0] * scale)  # noqa: E731
+            zero, one = 0, 1
+        else:
+            ring = self.ring
+            make = lambda cs, scale: _AlgInt([int(c * scale) for c in cs], ring)  # noqa: E731
+            zero = _AlgInt([0] * self.n, ring)
+            one = _AlgInt([1] + [0] * (self.n - 1), ring)
+        scaled = [[[make(x, self.D) for x in row] for row in M] for M in mat_coords]
+        self.engine = ElementaryWeights(scaled, [make(x, self.Db) for x in b_coords],
+                                        one=one, zero=zero)
+
+    def holds(self, tree: RootedTree) -> bool:
+        """Does Σ b_i Φ_i(t) = 1/γ(t) hold (exactly, or within the float tolerance)?"""
+        w = self.engine.weight(tree)
+        if self.mode == "rational":
+            return w * tree.density == self.Db * self.D ** (tree.order - 1)
+        if self.mode == "algebraic":
+            c = w.c
+            return (c[0] * tree.density == self.Db * self.D ** (tree.order - 1)
+                    and not any(c[1:]))
+        return self.K.is_zero(w - self.K.from_rational(1, tree.density))
+
+    def value(self, tree: RootedTree) -> sp.Expr:
+        """Σ b_i Φ_i(t) as an exact SymPy number (a Float for float tableaux)."""
+        w = self.engine.weight(tree)
+        if self.mode == "float":
+            return sp.Float(w)
+        if self.mode == "symbolic":
+            return _tidy(w)
+        scale = self.Db * self.D ** (tree.order - 1)
+        if self.mode == "rational":
+            return sp.Rational(w, scale)
+        K = self.K.domain
+        # back from θ' = kθ to θ: coordinate i gets the factor k^i
+        high = [K.dom.convert(sp.Rational(c * self.k ** i, scale))
+                for i, c in enumerate(w.c)][::-1]
+        return self.K.to_sympy(K.new(high))
+
+    def condition(self, kind: str, tree: RootedTree) -> Condition:
+        value = self.value(tree)
+        expected = sp.Rational(1, tree.density)
+        return Condition(kind, tree.order, tree, tree.formula(), value, expected,
+                         _tidy(value - expected))
+
+
+class _DomainField:
+    """Arithmetic helpers around a SymPy domain (QQ or an algebraic field QQ<θ>)."""
+
+    def __init__(self, domain):
+        self.domain = domain
+        self.zero, self.one = domain.zero, domain.one
+
+    def from_rational(self, p: int, q: int):
+        return self.domain.from_sympy(sp.Rational(p, q))
+
+    def is_zero(self, x) -> bool:
+        return not x
+
+    def is_negative(self, x) -> bool:
+        return bool(self.domain.to_sympy(x).is_negative)
+
+    def to_sympy(self, x) -> sp.Expr:
+        return _tidy(self.domain.to_sympy(x))
+
+
+class _FloatField:
+    zero, one = 0.0, 1.0
+
+    def from_rational(self, p: int, q: int) -> float:
+        return p / q
+
+    def is_zero(self, x) -> bool:
+        from .tableau import FLOAT_TOLERANCE
+        return abs(x) <= FLOAT_TOLERANCE
+
+    def is_negative(self, x) -> bool:
+        return x < 0
+
+    def to_sympy(self, x) -> sp.Expr:
+        return sp.Float(x)
+
+
+class _SymbolicField:
+    """Last resort for entries outside every number field (e.g. π): SymPy with is_zero."""
+
+    zero, one = sp.Integer(0), sp.Integer(1)
+
+    def __init__(self, tolerance: float):
+        self.tolerance = tolerance
+
+    def from_rational(self, p: int, q: int) -> sp.Expr:
+        return sp.Rational(p, q)
+
+    def is_zero(self, x) -> bool:
+        return is_zero(x, self.tolerance)
+
+    def is_negative(self, x) -> bool:
+        return bool(float(x) < 0)
+
+    def to_sympy(self, x) -> sp.Expr:
+        return _tidy(x)
+
+
+def _tidy(value: sp.Expr) -> sp.Expr:
+    value = sp.sympify(value)
+    if value.is_Rational or value.has(sp.Float):
+        return value
+    return sp.expand(sp.radsimp(value))
+
+
+def _show(value: sp.Expr) -> str:
+    value = sp.sympify(value)
+    if value.is_Float:
+        return repr(float(value))
+    return str(value)
+
+
+@lru_cache(maxsize=64)
+def _prepare(tableau: ButcherTableau) -> _Method:
+    return _Method(tableau)
+
+
+def _method(tableau) -> _Method:
+    if not isinstance(tableau, ButcherTableau):
+        tableau = load_tableau(tableau)
+    return _prepare(tableau)
+
+
+def _check_max(value: int, limit: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise InputError(f"{what} must be an integer from 1 to {limit}, found {value!r}")
+    return value
+
+
+# -- Hager's conditions ----------------------------------------------------------------------
+def _t(*edges) -> RootedTree:
+    return RootedTree(edges)
+
+
+_a = lambda u=LEAF: (A_COLOUR, u)  # noqa: E731
+_p = lambda u=LEAF: (PARTNER_COLOUR, u)  # noqa: E731
+
+HAGER_CONDITIONS: tuple[tuple[int, str, str, RootedTree, sp.Rational], ...] = (
+    # (order, kind, formula, equivalent bi-coloured tree, right-hand side)
+    (1, "classical", "Σ b_j", LEAF, sp.Integer(1)),
+    (2, "classical", "Σ d_j", _t(_a()), sp.Rational(1, 2)),
+    (3, "classical", "Σ b_j c_j²", _t(_a(), _a()), sp.Rational(1, 3)),
+    (3, "classical", "Σ c_j d_j", _t(_a(_t(_a()))), sp.Rational(1, 6)),
+    (3, "control", "Σ d_j²/b_j", _t(_p(), _p()), sp.Rational(1, 3)),
+    (4, "classical", "Σ b_j c_j³", _t(_a(), _a(), _a()), sp.Rational(1, 4)),
+    (4, "classical", "Σ b_j c_j a_jk c_k", _t(_a(), _a(_t(_a()))), sp.Rational(1, 8)),
+    (4, "classical", "Σ d_j c_j²", _t(_a(_t(_a(), _a()))), sp.Rational(1, 12)),
+    (4, "classical", "Σ d_j a_jk c_k", _t(_a(_t(_a(_t(_a()))))), sp.Rational(1, 24)),
+    (4, "control", "Σ c_j d_j²/b_j", _t(_a(), _p(), _p()), sp.Rational(1, 12)),
+    (4, "control", "Σ d_j³/b_j²", _t(_p(), _p(), _p()), sp.Rational(1, 4)),
+    (4, "control", "Σ b_j c_j a_jk d_k/b_k", _t(_a(), _a(_t(_p()))), sp.Rational(5, 24)),
+    (4, "control", "Σ d_j a_jk d_k/b_k", _t(_a(_t(_a(_t(_p()))))), sp.Rational(1, 8)),
+)
+"""Hager's table (MATH.md 4): the independent optimal-control conditions through order 4."""
+
+
+def _hager_values(A: list[list], b: list, K) -> list:
+    """The left sides of :data:`HAGER_CONDITIONS` for entries in the field K (needs b_i ≠ 0)."""
+    s = len(b)
+    total = lambda xs: sum(xs, K.zero)  # noqa: E731
+    c = [total(A[j]) for j in range(s)]
+    d = [total(b[i] * A[i][j] for i in range(s)) for j in range(s)]
+    e = [d[j] / b[j] for j in range(s)]
+    Ac = [total(A[j][k] * c[k] for k in range(s)) for j in range(s)]
+    Ae = [total(A[j][k] * e[k] for k in range(s)) for j in range(s)]
+    r = range(s)
+    return [
+        total(b),
+        total(d),
+        total(b[j] * c[j] * c[j] for j in r),
+        total(c[j] * d[j] for j in r),
+        total(d[j] * e[j] for j in r),
+        total(b[j] * c[j] * c[j] * c[j] for j in r),
+        total(b[j] * c[j] * Ac[j] for j in r),
+        total(d[j] * c[j] * c[j] for j in r),
+        total(d[j] * Ac[j] for j in r),
+        total(c[j] * d[j] * e[j] for j in r),
+        total(d[j] * e[j] * e[j] for j in r),
+        total(b[j] * c[j] * Ae[j] for j in r),
+        total(d[j] * Ae[j] for j in r),
+    ]
+
+
+def hager_conditions(tableau, order: int | None = None) -> list[Condition]:
+    """Hager's conditions (of one order, or all 13) evaluated exactly for ``tableau``.
+
+    Each is a :class:`Condition` of kind "control" with its exact value and residual. Needs
+    every b_i ≠ 0 (the formulas divide by b).
+    """
+    method = _method(tableau)
+    if not method.has_partner:
+        raise InputError(f"{method.tableau.name}: Hager's conditions divide by b, but "
+                         + _weights_text(method))
+    values = _hager_values(method.A, method.b, method.K)
+    out = []
+    for (q, _, formula, tree, rhs), value in zip(HAGER_CONDITIONS, values):
+        if order is None or q == order:
+            v = method.K.to_sympy(value)
+            out.append(Condition("control", q, tree, formula, v, rhs, _tidy(v - rhs)))
+    return out
+
+
+# -- the verdicts ----------------------------------------------------------------------------
+def classical_order(tableau, max_order: int = 8) -> OrderResult:
+    """The classical order of ``tableau`` (a ButcherTableau, built-in name or file path).
+
+    Checks Σ b_i Φ_i(t) = 1/γ(t) order by order for every rooted tree with |t| ≤ max_order
+    and stops at the first order with a failing condition.
+    """
+    _check_max(max_order, MAX_ORDER, "max_order")
+    method = _method(tableau)
+    return _verdict(method, "classical", max_order, rooted_trees)
+
+
+def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> OrderResult:
+    """The optimal-control order of ``tableau``: the order of the pair ((A, b), (Ã, b)).
+
+    ``order`` is None, with ``reason``, when a weight is zero (no partner tableau) or negative
+    (the discrete problem is unbounded below), MATH.md 3.3. Order by order, one bi-coloured
+    tree per class of :func:`ocgen.trees.symplectic_classes` is checked (the others then have
+    the same residual up to sign); ``all_trees=True`` checks every bi-coloured tree instead.
+    Failing conditions of order ≤ 4 are reported as Hager's formulas (one per class), above
+    order 4 as the failing representative trees.
+    """
+    _check_max(max_order, MAX_CONTROL_ORDER, "max_order")
+    method = _method(tableau)
+    t = method.tableau
+    if not method.weights_positive:
+        return OrderResult("control", None, max_order, False, method.tolerance,
+                           reason=_weights_text(method))
+    if all_trees:
+        result = _verdict(method, "control", max_order, bicoloured_trees)
+    else:
+        result = _verdict(method, "control", max_order,
+                          lambda q: (c[0][0] for c in symplectic_classes(q)))
+    if result.failed and result.order + 1 <= 4:
+        q = result.order + 1
+        classes = {tree: i for i, c in enumerate(symplectic_classes(q)) for tree, _ in c}
+        failing = {classes[c.tree] for c in result.failed}
+        hager = tuple(c for c in hager_conditions(t, q) if classes[c.tree] in failing)
+        result = OrderResult(result.kind, result.order, result.max_order, result.at_least,
+                             result.tolerance, hager, None, result.checked)
+    return result
+
+
+def _verdict(method: _Method, kind: str, max_order: int,
+             trees: Callable[[int], Any]) -> OrderResult:
+    """Check order by order; stop at the first order with failing conditions."""
+    checked = 0
+    for q in range(1, max_order + 1):
+        failing = []
+        for tree in trees(q):
+            checked += 1
+            if not method.holds(tree):
+                failing.append(tree)
+        if failing:
+            failed = tuple(method.condition(kind, tree) for tree in failing)
+            return OrderResult(kind, q - 1, max_order, False, method.tolerance, failed,
+                               None, checked)
+    return OrderResult(kind, max_order, max_order, True, method.tolerance, (), None, checked)
+
+
+def _weights_text(method: _Method) -> str:
+    t = method.tableau
+    parts = [f"b_{i + 1} = 0" for i in method.zero_weights]
+    parts += [f"b_{i + 1} = {_show(t.b[i])} < 0" for i in method.negative_weights]
+    why = []
+    if method.zero_weights:
+        why.append("a stage with b_i = 0 has no partner (costate) stage and its stage control "
+                   "carries no running cost, so the discrete problem loses coercivity")
+    if method.negative_weights:
+        why.append("a negative weight makes the discrete problem unbounded below")
+    return f"{', '.join(parts)}: {'; '.join(why)} (MATH.md 3.3)"
+
+
+# -- certificate -----------------------------------------------------------------------------
+def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict[str, Any]:
+    """Everything ``ocgen order --json`` reports about one tableau.
+
+    Keys: name, aliases, stages, explicit, kind, exact, tolerance, A, b, c (exact strings),
+    order, order_at_least, max_order, control_order (int or None), control_order_at_least,
+    control_order_reason, max_control_order, literature_order, literature_control_order,
+    weights_positive, zero_weights and negative_weights (1-based stage numbers), symplectic,
+    partner ({A, b, c} as exact strings, or None), c_tilde, c_tilde_equals_c and
+    failed_conditions (list of {kind, order, tree, formula, value, expected, residual}).
+    """
+    method = _method(tableau)
+    t = method.tableau
+    s = t.stages
+    classical = classical_order(t, max_order)
+    control = control_order(t, max_control_order)
+    partner = c_tilde = None
+    if method.has_partner:
+        c_tilde = [_show(x) for x in method.c_tilde]
+        partner = {"A": [[_show(x) for x in row] for row in method.partner_sympy],
+                   "b": [_show(x) for x in t.b], "c": list(c_tilde)}
+    return {
+        "name": t.name,
+        "aliases": list(t.aliases),
+        "stages": s,
+        "explicit": method.explicit,
+        "kind": method.kind,
+        "exact": t.is_exact,
+        "tolerance": t.tolerance,
+        "A": [[_show(t.A[i, j]) for j in range(s)] for i in range(s)],
+        "b": [_show(x) for x in t.b],
+        "c": [_show(x) for x in t.c],
+        "order": classical.order,
+        "order_at_least": classical.at_least,
+        "max_order": classical.max_order,
+        "control_order": control.order,
+        "control_order_at_least": control.at_least,
+        "control_order_reason": control.reason,
+        "max_control_order": control.max_order,
+        "literature_order": t.literature_order,
+        "literature_control_order": t.literature_control_order,
+        "weights_positive": method.weights_positive,
+        "zero_weights": [i + 1 for i in method.zero_weights],
+        "negative_weights": [i + 1 for i in method.negative_weights],
+        "symplectic": method.symplectic,
+        "partner": partner,
+        "c_tilde": c_tilde,
+        "c_tilde_equals_c": method.c_tilde_equals_c if method.has_partner else None,
+        "failed_conditions": [c.to_dict() for c in classical.failed + control.failed],
+    }
+
+
+def format_certificate(tableau, max_order: int = 8, max_control_order: int = 6,
+                       max_listed: int = 3) -> str:
+    """The certificate as a human-readable report (tableau, partner, c̃ vs c, both orders)."""
+    method = _method(tableau)
+    t = method.tableau
+    s = t.stages
+    classical = classical_order(t, max_order)
+    control = control_order(t, max_control_order)
+    lines = [f"{t.name}: {s} stages, {method.kind}"
+             + (f"  [{t.citation}]" if t.citation else "")]
+    lines += _indent(_grid([[t.A[i, j] for j in range(s)] for i in range(s)], t.b, t.c))
+    if not method.has_partner:
+        lines.append("Partner tableau Ã: none (" + ", ".join(
+            f"b_{i + 1} = 0" for i in method.zero_weights) + ")")
+    elif method.symplectic:
+        lines.append("Partner tableau Ã = A (the method is symplectic)")
+    else:
+        lines.append("Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:")
+        lines += _indent(_grid(method.partner_sympy, t.b, method.c_tilde, c_name="c̃"))
+    if method.has_partner:
+        lines.append(f"c̃ = ({', '.join(_show(x) for x in method.c_tilde)})"
+                     + ("  = c" if method.c_tilde_equals_c else
+                        f"  ≠ c = ({', '.join(_show(x) for x in t.c)}): stage costates sit at "
+                        "other times than the stages"))
+    arith = ("exact arithmetic" if method.mode in ("rational", "algebraic") else
+             "symbolic arithmetic" if method.mode == "symbolic" else
+             f"floating point, tolerance {t.tolerance:g}")
+    lines.append(f"Classical order: {classical}" + _literature(classical, t.literature_order)
+                 + f"   ({classical.checked} conditions, {arith})")
+    lines += _failures(classical, max_listed)
+    lines.append(f"Optimal-control order: {control}"
+                 + _literature(control, t.literature_control_order)
+                 + (f"   ({control.checked} independent conditions)" if control.checked
+                    else ""))
+    lines += _failures(control, max_listed)
+    return "\n".join(lines)
+
+
+def _literature(result: OrderResult, literature: int | None) -> str:
+    if literature is None or result.order is None:
+        return ""
+    agrees = (result.order <= literature) if result.at_least else result.order == literature
+    return "" if agrees else f"   (the library records {literature}: MISMATCH)"
+
+
+def _failures(result: OrderResult, max_listed: int) -> list[str]:
+    if not result.failed:
+        return []
+    q = result.order + 1
+    out = [f"  fails at order {q}:"]
+    for cond in result.failed[:max_listed]:
+        tree = f"   tree {cond.tree}" if cond.formula == cond.tree.formula() else ""
+        out.append(f"    {cond}{tree}")
+    if len(result.failed) > max_listed:
+        out.append(f"    … and {len(result.failed) - max_listed} more")
+    return out
+
+
+def _grid(A, b, c, c_name: str = "c") -> list[str]:
+    s = len(b)
+    cells = [[_show(c[i])] + [_show(A[i][j]) for j in range(s)] for i in range(s)]
+    cells.append([""] + [_show(x) for x in b])
+    widths = [max(len(row[k]) for row in cells) for k in range(s + 1)]
+    widths[0] = max(widths[0], len(c_name))
+    rows = []
+    for i, row in enumerate(cells):
+        left = row[0].rjust(widths[0])
+        rest = "  ".join(x.rjust(widths[k + 1]) for k, x in enumerate(row[1:]))
+        if i == s:
+            rows.append("-" * (widths[0] + 1) + "+" + "-" * (len(rest) + 1))
+        rows.append(f"{left} | {rest}")
+    return rows
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + x for x in lines]
