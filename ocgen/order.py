@@ -17,7 +17,8 @@ integers. Only tableaux given in floating point are judged with their tolerance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import textwrap
+from dataclasses import dataclass
 from functools import lru_cache, reduce
 from math import lcm
 from typing import Any, Callable, Sequence
@@ -31,7 +32,7 @@ from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTre
                     bicoloured_trees, rooted_trees, symplectic_classes)
 
 __all__ = ["Condition", "OrderResult", "classical_order", "control_order", "certificate",
-           "format_certificate", "HAGER_CONDITIONS", "hager_conditions", "MAX_ORDER",
+           "format_certificate", "format_tableau", "HAGER_CONDITIONS", "hager_conditions", "MAX_ORDER",
            "MAX_CONTROL_ORDER"]
 
 MAX_ORDER = 12
@@ -561,9 +562,10 @@ def format_certificate(tableau, max_order: int = 8, max_control_order: int = 6,
     s = t.stages
     classical = classical_order(t, max_order)
     control = control_order(t, max_control_order)
-    lines = [f"{t.name}: {s} stages, {method.kind}"
-             + (f"  [{t.citation}]" if t.citation else "")]
-    lines += _indent(_grid([[t.A[i, j] for j in range(s)] for i in range(s)], t.b, t.c))
+    lines = [f"{t.name}: {s} stages, {method.kind}"]
+    if t.citation:
+        lines += textwrap.wrap(f"source: {t.citation}", width=96, subsequent_indent="  ")
+    lines += _indent(format_tableau(t).splitlines())
     if not method.has_partner:
         lines.append("Partner tableau Ã: none (" + ", ".join(
             f"b_{i + 1} = 0" for i in method.zero_weights) + ")")
@@ -609,6 +611,13 @@ def _failures(result: OrderResult, max_listed: int) -> list[str]:
     if len(result.failed) > max_listed:
         out.append(f"    … and {len(result.failed) - max_listed} more")
     return out
+
+
+def format_tableau(tableau) -> str:
+    """The Butcher tableau as aligned text: c | A over a rule, then bᵀ."""
+    t = tableau if isinstance(tableau, ButcherTableau) else load_tableau(tableau)
+    s = t.stages
+    return "\n".join(_grid([[t.A[i, j] for j in range(s)] for i in range(s)], t.b, t.c))
 
 
 def _grid(A, b, c, c_name: str = "c") -> list[str]:
