@@ -35,14 +35,13 @@ CONTROL_LOWER = numpy.array([-numpy.inf])
 CONTROL_UPPER = numpy.array([numpy.inf])
 
 
-def _forward_step(t, h, y, u, q):
-    """One step: stage values Y (S, D, K), next state (D, K), step cost summed over members."""
-    members = y.shape[-1]
-    y_0 = y[0]
-    u_0_0 = u[0, 0]
-    u_1_0 = u[1, 0]
-    u_2_0 = u[2, 0]
-    u_3_0 = u[3, 0]
+def _forward_step(t, h, y, u, q, zero):
+    """One step: stage values Y (flat, stage-major), next state, step cost per member."""
+    y_0, = y
+    u_0_0, = u[0]
+    u_1_0, = u[1]
+    u_2_0, = u[2]
+    u_3_0, = u[3]
 
     Y_0_0 = y_0
     F_0_0 = (1/2)*Y_0_0 + u_0_0
@@ -52,16 +51,9 @@ def _forward_step(t, h, y, u, q):
     F_2_0 = (1/2)*Y_2_0 + u_2_0
     Y_3_0 = F_2_0*h + y_0
     F_3_0 = (1/2)*Y_3_0 + u_3_0
-    Y = numpy.empty((STAGES, STATE_DIM, members))
-    Y[0, 0] = Y_0_0
-    Y[1, 0] = Y_1_0
-    Y[2, 0] = Y_2_0
-    Y[3, 0] = Y_3_0
-    y_next = numpy.empty((STATE_DIM, members))
-    cost = numpy.empty(members)
-    y_next[0] = h*((1/6)*F_0_0 + (1/3)*F_1_0 + (1/3)*F_2_0 + (1/6)*F_3_0) + y_0
-    cost[...] = h*((1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2)
-    return Y, y_next, cost.sum()
+    y_next_0 = h*((1/6)*F_0_0 + (1/3)*F_1_0 + (1/3)*F_2_0 + (1/6)*F_3_0) + y_0
+    cost = h*((1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2)
+    return (Y_0_0, Y_1_0, Y_2_0, Y_3_0), (y_next_0,), cost
 
 
 def _terminal(y, q):
@@ -75,34 +67,20 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
-    members = y.shape[-1]
-    y_0 = y[0]
-    u_0_0 = u[0, 0]
-    u_1_0 = u[1, 0]
-    u_2_0 = u[2, 0]
-    u_3_0 = u[3, 0]
+    y_0, = y
+    u_0_0, = u[0]
+    u_1_0, = u[1]
+    u_2_0, = u[2]
+    u_3_0, = u[3]
 
-    Y_0_0 = Y[0, 0]
-    Y_1_0 = Y[1, 0]
-    Y_2_0 = Y[2, 0]
-    Y_3_0 = Y[3, 0]
-    p_0 = p[0]
+    Y_0_0, Y_1_0, Y_2_0, Y_3_0, = Y
+    p_0, = p
     lam_3_0 = (1/3)*Y_3_0*h + (1/12)*h*p_0
     lam_2_0 = (2/3)*Y_2_0*h + (1/2)*h*lam_3_0 + (1/6)*h*p_0
     lam_1_0 = (2/3)*Y_1_0*h + (1/4)*h*lam_2_0 + (1/6)*h*p_0
     lam_0_0 = (1/3)*Y_0_0*h + (1/4)*h*lam_1_0 + (1/12)*h*p_0
-    stage_unknowns = numpy.empty((STAGES, STATE_DIM, members))
-    stage_unknowns[0, 0] = lam_0_0
-    stage_unknowns[1, 0] = lam_1_0
-    stage_unknowns[2, 0] = lam_2_0
-    stage_unknowns[3, 0] = lam_3_0
-    p_prev = numpy.empty((STATE_DIM, members))
-    P = numpy.empty((STAGES, STATE_DIM, members))
-    g_u = numpy.empty((N_GROUPS, CONTROL_DIM, members))
-    g_h = numpy.empty(members)
-    g_t = numpy.empty(members)
     _t0 = (1/2)*h
     _t1 = h*p_0
     _t2 = (1/6)*_t1
@@ -111,57 +89,48 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p):
     _t5 = (1/3)*u_1_0
     _t6 = (1/3)*u_2_0
     _t7 = (1/6)*u_3_0
-    p_prev[0] = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
-    P[0, 0] = 3*lam_1_0 + p_0
-    P[1, 0] = (3/2)*lam_2_0 + p_0
-    P[2, 0] = 3*lam_3_0 + p_0
-    P[3, 0] = p_0
-    g_u[0, 0] = _t0*lam_1_0 + _t2 + _t3*h
-    g_u[1, 0] = _t0*lam_2_0 + _t4 + _t5*h
-    g_u[2, 0] = _t4 + _t6*h + h*lam_3_0
-    g_u[3, 0] = _t2 + _t7*h
-    g_h[...] = (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + lam_1_0*((1/4)*Y_0_0 + (1/2)*u_0_0) + lam_2_0*((1/4)*Y_1_0 + (1/2)*u_1_0) + lam_3_0*((1/2)*Y_2_0 + u_2_0) + p_0*((1/12)*Y_0_0 + (1/6)*Y_1_0 + (1/6)*Y_2_0 + (1/12)*Y_3_0 + _t3 + _t5 + _t6 + _t7) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
-    g_t[...] = 0
-    return p_prev, P, stage_unknowns, g_u.sum(axis=-1), g_h.sum(), g_t.sum()
+    out_p_0 = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
+    out_P_0_0 = 3*lam_1_0 + p_0
+    out_P_1_0 = (3/2)*lam_2_0 + p_0
+    out_P_2_0 = 3*lam_3_0 + p_0
+    out_P_3_0 = p_0
+    out_g_0_0 = _t0*lam_1_0 + _t2 + _t3*h
+    out_g_1_0 = _t0*lam_2_0 + _t4 + _t5*h
+    out_g_2_0 = _t4 + _t6*h + h*lam_3_0
+    out_g_3_0 = _t2 + _t7*h
+    out_g_h = (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + lam_1_0*((1/4)*Y_0_0 + (1/2)*u_0_0) + lam_2_0*((1/4)*Y_1_0 + (1/2)*u_1_0) + lam_3_0*((1/2)*Y_2_0 + u_2_0) + p_0*((1/12)*Y_0_0 + (1/6)*Y_1_0 + (1/6)*Y_2_0 + (1/12)*Y_3_0 + _t3 + _t5 + _t6 + _t7) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_g_t = 0 + zero
+    return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), (lam_0_0, lam_1_0, lam_2_0, lam_3_0), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p):
+def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
-    members = y.shape[-1]
-    y_0 = y[0]
-    u_0_0 = u[0, 0]
-    u_1_0 = u[1, 0]
-    u_2_0 = u[2, 0]
-    u_3_0 = u[3, 0]
+    y_0, = y
+    u_0_0, = u[0]
+    u_1_0, = u[1]
+    u_2_0, = u[2]
+    u_3_0, = u[3]
 
-    Y_0_0 = Y[0, 0]
-    Y_1_0 = Y[1, 0]
-    Y_2_0 = Y[2, 0]
-    Y_3_0 = Y[3, 0]
-    p_0 = p[0]
+    Y_0_0, Y_1_0, Y_2_0, Y_3_0, = Y
+    p_0, = p
     P_3_0 = p_0
-    P_2_0 = (1/4)*P_3_0*h + Y_3_0*h + p_0
-    P_1_0 = (1/4)*P_2_0*h + Y_2_0*h + p_0
-    P_0_0 = (1/2)*P_1_0*h + 2*Y_1_0*h + p_0
-    p_prev = numpy.empty((STATE_DIM, members))
-    P = numpy.empty((STAGES, STATE_DIM, members))
-    g_u = numpy.empty((N_GROUPS, CONTROL_DIM, members))
-    g_h = numpy.empty(members)
-    g_t = numpy.empty(members)
+    P_2_0 = h*((1/4)*P_3_0 + Y_3_0) + p_0
+    P_1_0 = h*((1/4)*P_2_0 + Y_2_0) + p_0
+    P_0_0 = h*((1/2)*P_1_0 + 2*Y_1_0) + p_0
     _t0 = (1/6)*h
     _t1 = (1/3)*h
-    p_prev[0] = h*((1/12)*P_0_0 + (1/6)*P_1_0 + (1/6)*P_2_0 + (1/12)*P_3_0 + (1/3)*Y_0_0 + (2/3)*Y_1_0 + (2/3)*Y_2_0 + (1/3)*Y_3_0) + p_0
-    P[0, 0] = P_0_0
-    P[1, 0] = P_1_0
-    P[2, 0] = P_2_0
-    P[3, 0] = P_3_0
-    g_u[0, 0] = _t0*(P_0_0 + u_0_0)
-    g_u[1, 0] = _t1*(P_1_0 + u_1_0)
-    g_u[2, 0] = _t1*(P_2_0 + u_2_0)
-    g_u[3, 0] = _t0*(P_3_0 + u_3_0)
-    g_h[...] = (1/6)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/3)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/3)*P_2_0*((1/2)*Y_2_0 + u_2_0) + (1/6)*P_3_0*((1/2)*Y_3_0 + u_3_0) + (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
-    g_t[...] = 0
-    return p_prev, P, None, g_u.sum(axis=-1), g_h.sum(), g_t.sum()
+    out_p_0 = h*((1/12)*P_0_0 + (1/6)*P_1_0 + (1/6)*P_2_0 + (1/12)*P_3_0 + (1/3)*Y_0_0 + (2/3)*Y_1_0 + (2/3)*Y_2_0 + (1/3)*Y_3_0) + p_0
+    out_P_0_0 = P_0_0
+    out_P_1_0 = P_1_0
+    out_P_2_0 = P_2_0
+    out_P_3_0 = P_3_0
+    out_g_0_0 = _t0*(P_0_0 + u_0_0)
+    out_g_1_0 = _t1*(P_1_0 + u_1_0)
+    out_g_2_0 = _t1*(P_2_0 + u_2_0)
+    out_g_3_0 = _t0*(P_3_0 + u_3_0)
+    out_g_h = (1/6)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/3)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/3)*P_2_0*((1/2)*Y_2_0 + u_2_0) + (1/6)*P_3_0*((1/2)*Y_3_0 + u_3_0) + (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_g_t = 0 + zero
+    return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
 
 
 def grid_control(t, y, p):
@@ -210,15 +179,18 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     theta, h, y0, q = _inputs(theta, h, y0, params)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
-    y = numpy.empty((n_steps + 1, STATE_DIM, members))
-    Y = numpy.empty((n_steps, STAGES, STATE_DIM, members))
-    y[0] = y0
-    objective = 0.0
+    zero = numpy.zeros(members)
+    controls, steps, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
+    y = tuple(y0)
+    states, stages, cost = [y], [], zero
     for n in range(n_steps):
-        Y[n], y[n + 1], cost = _forward_step(t[n], h[n], y[n], theta[n], q)
-        objective += cost
-    objective += _terminal(y[n_steps], q)[0]
-    return {"t": t, "y": y, "Y": Y, "objective": objective}
+        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q, zero)
+        states.append(y)
+        stages.append(Y)
+        cost = cost + step_cost
+    objective = float(numpy.sum(cost)) + _terminal(numpy.array(y), q)[0]
+    Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
+    return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
 
 
 def costate(theta, trajectory, h=None, params=None, form="multiplier"):
@@ -235,23 +207,32 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier"):
     step = steps[form]
     t, y, Y = trajectory["t"], trajectory["y"], trajectory["Y"]
     n_steps, members = theta.shape[0], y.shape[-1]
-    p = numpy.empty((n_steps + 1, STATE_DIM, members))
-    P = numpy.empty((n_steps, STAGES, STATE_DIM, members))
-    lam = numpy.empty((n_steps, STAGES, STATE_DIM, members)) if form == "multiplier" else None
-    gradient = numpy.empty((n_steps, N_GROUPS, CONTROL_DIM))
-    g_h = numpy.empty(n_steps)
-    g_t = numpy.empty(n_steps)
-    p[n_steps] = _terminal(y[n_steps], q)[1]
+    zero = numpy.zeros(members)
+    controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
+    flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
+    p_end = _terminal(y[n_steps], q)[1]
+    p = tuple(p_end)
+    costates, stage_costates, multipliers, gradients = [p], [], [], []
+    g_h, g_t = [], []
     for n in range(n_steps - 1, -1, -1):
-        p[n], P[n], stage_unknowns, gradient[n], g_h[n], g_t[n] = step(
-            t[n], h[n], y[n], Y[n], theta[n], q, p[n + 1])
-        if lam is not None:
-            lam[n] = stage_unknowns
+        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
+                                      controls[n], q, p, zero)
+        costates.append(p)
+        stage_costates.append(P)
+        multipliers.append(lam)
+        gradients.append(g_u)
+        g_h.append(dh)
+        g_t.append(dt)
+    shape = (n_steps, STAGES, STATE_DIM, members)
+    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    g_h = numpy.array(g_h[::-1]).sum(axis=-1)
+    g_t = numpy.array(g_t[::-1]).sum(axis=-1)
     later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
-    result = {"p": p, "stage_costates": P, "gradient": gradient, "gradient_h": g_h + later,
-              "gradient_y0": p[0]}
-    if lam is not None:
-        result["stage_multipliers"] = lam
+    p = numpy.array(costates[::-1])
+    result = {"p": p, "stage_costates": numpy.array(stage_costates[::-1]).reshape(shape),
+              "gradient": gradient, "gradient_h": g_h + later, "gradient_y0": p[0]}
+    if form == "multiplier":
+        result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     return result
 
 

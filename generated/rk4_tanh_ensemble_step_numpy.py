@@ -35,18 +35,11 @@ CONTROL_LOWER = numpy.array([-numpy.inf, -numpy.inf, -numpy.inf, -numpy.inf, -nu
 CONTROL_UPPER = numpy.array([numpy.inf, numpy.inf, numpy.inf, numpy.inf, numpy.inf, numpy.inf])
 
 
-def _forward_step(t, h, y, u, q):
-    """One step: stage values Y (S, D, K), next state (D, K), step cost summed over members."""
-    members = y.shape[-1]
-    y_0 = y[0]
-    y_1 = y[1]
-    u_0_0 = u[0, 0]
-    u_0_1 = u[0, 1]
-    u_0_2 = u[0, 2]
-    u_0_3 = u[0, 3]
-    u_0_4 = u[0, 4]
-    u_0_5 = u[0, 5]
-    q_0 = q[0]
+def _forward_step(t, h, y, u, q, zero):
+    """One step: stage values Y (flat, stage-major), next state, step cost per member."""
+    y_0, y_1, = y
+    u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
+    q_0, = q
 
     Y_0_0 = y_0
     Y_0_1 = y_1
@@ -66,21 +59,10 @@ def _forward_step(t, h, y, u, q):
     Y_3_1 = F_2_1*h + y_1
     F_3_0 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
     F_3_1 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
-    Y = numpy.empty((STAGES, STATE_DIM, members))
-    Y[0, 0] = Y_0_0
-    Y[0, 1] = Y_0_1
-    Y[1, 0] = Y_1_0
-    Y[1, 1] = Y_1_1
-    Y[2, 0] = Y_2_0
-    Y[2, 1] = Y_2_1
-    Y[3, 0] = Y_3_0
-    Y[3, 1] = Y_3_1
-    y_next = numpy.empty((STATE_DIM, members))
-    cost = numpy.empty(members)
-    y_next[0] = h*((1/6)*F_0_0 + (1/3)*F_1_0 + (1/3)*F_2_0 + (1/6)*F_3_0) + y_0
-    y_next[1] = h*((1/6)*F_0_1 + (1/3)*F_1_1 + (1/3)*F_2_1 + (1/6)*F_3_1) + y_1
-    cost[...] = h*((1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2)
-    return Y, y_next, cost.sum()
+    y_next_0 = h*((1/6)*F_0_0 + (1/3)*F_1_0 + (1/3)*F_2_0 + (1/6)*F_3_0) + y_0
+    y_next_1 = h*((1/6)*F_0_1 + (1/3)*F_1_1 + (1/3)*F_2_1 + (1/6)*F_3_1) + y_1
+    cost = h*((1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2) + zero
+    return (Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1), (y_next_0, y_next_1), cost
 
 
 def _terminal(y, q):
@@ -98,256 +80,192 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
-    members = y.shape[-1]
-    y_0 = y[0]
-    y_1 = y[1]
-    u_0_0 = u[0, 0]
-    u_0_1 = u[0, 1]
-    u_0_2 = u[0, 2]
-    u_0_3 = u[0, 3]
-    u_0_4 = u[0, 4]
-    u_0_5 = u[0, 5]
-    q_0 = q[0]
+    y_0, y_1, = y
+    u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
+    q_0, = q
 
-    Y_0_0 = Y[0, 0]
-    Y_0_1 = Y[0, 1]
-    Y_1_0 = Y[1, 0]
-    Y_1_1 = Y[1, 1]
-    Y_2_0 = Y[2, 0]
-    Y_2_1 = Y[2, 1]
-    Y_3_0 = Y[3, 0]
-    Y_3_1 = Y[3, 1]
-    p_0 = p[0]
-    p_1 = p[1]
-    _t0 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2
-    _t1 = (1/6)*h
-    _t2 = _t1*p_0
-    _t3 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2
-    _t4 = _t1*p_1
-    lam_3_0 = -_t0*_t2*u_0_0 - _t3*_t4*u_0_2 + (1/6)*h*p_0*u_0_0 + (1/6)*h*p_1*u_0_2
-    lam_3_1 = -_t0*_t2*u_0_1 - _t3*_t4*u_0_3 + (1/6)*h*p_0*u_0_1 + (1/6)*h*p_1*u_0_3
-    _t5 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2
-    _t6 = h*lam_3_0
-    _t7 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2
-    _t8 = h*lam_3_1
-    _t9 = (1/3)*h
-    _t10 = _t9*p_0
-    _t11 = _t9*p_1
-    lam_2_0 = -_t10*_t5*u_0_0 - _t11*_t7*u_0_2 - _t5*_t6*u_0_0 - _t7*_t8*u_0_2 + h*lam_3_0*u_0_0 + h*lam_3_1*u_0_2 + (1/3)*h*p_0*u_0_0 + (1/3)*h*p_1*u_0_2
-    lam_2_1 = -_t10*_t5*u_0_1 - _t11*_t7*u_0_3 - _t5*_t6*u_0_1 - _t7*_t8*u_0_3 + h*lam_3_0*u_0_1 + h*lam_3_1*u_0_3 + (1/3)*h*p_0*u_0_1 + (1/3)*h*p_1*u_0_3
-    _t12 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2
-    _t13 = (1/2)*h
-    _t14 = _t13*lam_2_0
-    _t15 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2
-    _t16 = _t13*lam_2_1
-    _t17 = (1/3)*h
-    _t18 = _t17*p_0
-    _t19 = _t17*p_1
-    lam_1_0 = -_t12*_t14*u_0_0 - _t12*_t18*u_0_0 - _t15*_t16*u_0_2 - _t15*_t19*u_0_2 + (1/2)*h*lam_2_0*u_0_0 + (1/2)*h*lam_2_1*u_0_2 + (1/3)*h*p_0*u_0_0 + (1/3)*h*p_1*u_0_2
-    lam_1_1 = -_t12*_t14*u_0_1 - _t12*_t18*u_0_1 - _t15*_t16*u_0_3 - _t15*_t19*u_0_3 + (1/2)*h*lam_2_0*u_0_1 + (1/2)*h*lam_2_1*u_0_3 + (1/3)*h*p_0*u_0_1 + (1/3)*h*p_1*u_0_3
-    _t20 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2
-    _t21 = (1/2)*h
-    _t22 = _t21*lam_1_0
-    _t23 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2
-    _t24 = _t21*lam_1_1
-    _t25 = (1/6)*h
-    _t26 = _t25*p_0
-    _t27 = _t25*p_1
-    lam_0_0 = -_t20*_t22*u_0_0 - _t20*_t26*u_0_0 - _t23*_t24*u_0_2 - _t23*_t27*u_0_2 + (1/2)*h*lam_1_0*u_0_0 + (1/2)*h*lam_1_1*u_0_2 + (1/6)*h*p_0*u_0_0 + (1/6)*h*p_1*u_0_2
-    lam_0_1 = -_t20*_t22*u_0_1 - _t20*_t26*u_0_1 - _t23*_t24*u_0_3 - _t23*_t27*u_0_3 + (1/2)*h*lam_1_0*u_0_1 + (1/2)*h*lam_1_1*u_0_3 + (1/6)*h*p_0*u_0_1 + (1/6)*h*p_1*u_0_3
-    stage_unknowns = numpy.empty((STAGES, STATE_DIM, members))
-    stage_unknowns[0, 0] = lam_0_0
-    stage_unknowns[0, 1] = lam_0_1
-    stage_unknowns[1, 0] = lam_1_0
-    stage_unknowns[1, 1] = lam_1_1
-    stage_unknowns[2, 0] = lam_2_0
-    stage_unknowns[2, 1] = lam_2_1
-    stage_unknowns[3, 0] = lam_3_0
-    stage_unknowns[3, 1] = lam_3_1
-    p_prev = numpy.empty((STATE_DIM, members))
-    P = numpy.empty((STAGES, STATE_DIM, members))
-    g_u = numpy.empty((N_GROUPS, CONTROL_DIM, members))
-    g_h = numpy.empty(members)
-    g_t = numpy.empty(members)
-    _t28 = (1/80)*h
-    _t29 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
-    _t30 = _t29**2
-    _t31 = 1 - _t30
-    _t32 = _t31*h*lam_3_0
-    _t33 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
-    _t34 = _t33**2
-    _t35 = 1 - _t34
-    _t36 = (1/2)*lam_1_0
-    _t37 = _t35*_t36*h
-    _t38 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
+    Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1, = Y
+    p_0, p_1, = p
+    _t0 = (1/6)*h
+    _t1 = _t0*p_0*(1 - numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2)
+    _t2 = _t0*p_1*(1 - numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2)
+    lam_3_0 = _t1*u_0_0 + _t2*u_0_2
+    lam_3_1 = _t1*u_0_1 + _t2*u_0_3
+    _t3 = h*(1 - numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2)
+    _t4 = _t3*lam_3_0
+    _t5 = h*(1 - numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2)
+    _t6 = _t5*lam_3_1
+    _t7 = (1/3)*_t3*p_0
+    _t8 = (1/3)*_t5*p_1
+    lam_2_0 = _t4*u_0_0 + _t6*u_0_2 + _t7*u_0_0 + _t8*u_0_2
+    lam_2_1 = _t4*u_0_1 + _t6*u_0_3 + _t7*u_0_1 + _t8*u_0_3
+    _t9 = 1 - numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2
+    _t10 = _t9*u_0_0
+    _t11 = (1/2)*h
+    _t12 = _t11*lam_2_0
+    _t13 = 1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2
+    _t14 = _t13*u_0_2
+    _t15 = _t11*lam_2_1
+    _t16 = (1/3)*h
+    _t17 = _t16*p_0
+    _t18 = _t16*p_1
+    _t19 = _t9*u_0_1
+    _t20 = _t13*u_0_3
+    lam_1_0 = _t10*_t12 + _t10*_t17 + _t14*_t15 + _t14*_t18
+    lam_1_1 = _t12*_t19 + _t15*_t20 + _t17*_t19 + _t18*_t20
+    _t21 = 1 - numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2
+    _t22 = _t21*u_0_0
+    _t23 = (1/2)*h
+    _t24 = _t23*lam_1_0
+    _t25 = 1 - numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2
+    _t26 = _t25*u_0_2
+    _t27 = _t23*lam_1_1
+    _t28 = (1/6)*h
+    _t29 = _t28*p_0
+    _t30 = _t28*p_1
+    _t31 = _t21*u_0_1
+    _t32 = _t25*u_0_3
+    lam_0_0 = _t22*_t24 + _t22*_t29 + _t26*_t27 + _t26*_t30
+    lam_0_1 = _t24*_t31 + _t27*_t32 + _t29*_t31 + _t30*_t32
+    _t33 = (1/80)*h
+    _t34 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
+    _t35 = _t34**2
+    _t36 = 1 - _t35
+    _t37 = _t36*h*lam_3_0
+    _t38 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
     _t39 = _t38**2
     _t40 = 1 - _t39
-    _t41 = (1/2)*lam_2_0
+    _t41 = (1/2)*lam_1_0
     _t42 = _t40*_t41*h
-    _t43 = (1/6)*_t35
-    _t44 = (1/3)*_t40
-    _t45 = (1/3)*_t31
-    _t46 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
-    _t47 = _t46**2
-    _t48 = 1/6 - 1/6*_t47
-    _t49 = h*p_0
-    _t50 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
-    _t51 = _t50**2
-    _t52 = 1 - _t51
-    _t53 = _t52*h*lam_3_1
-    _t54 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
-    _t55 = _t54**2
-    _t56 = 1 - _t55
-    _t57 = (1/2)*lam_1_1
-    _t58 = _t56*_t57*h
-    _t59 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
+    _t43 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
+    _t44 = _t43**2
+    _t45 = 1 - _t44
+    _t46 = (1/2)*lam_2_0
+    _t47 = _t45*_t46*h
+    _t48 = (1/6)*_t40
+    _t49 = (1/3)*_t45
+    _t50 = (1/3)*_t36
+    _t51 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
+    _t52 = _t51**2
+    _t53 = 1/6 - 1/6*_t52
+    _t54 = h*p_0
+    _t55 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
+    _t56 = _t55**2
+    _t57 = 1 - _t56
+    _t58 = _t57*h*lam_3_1
+    _t59 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
     _t60 = _t59**2
     _t61 = 1 - _t60
-    _t62 = (1/2)*lam_2_1
+    _t62 = (1/2)*lam_1_1
     _t63 = _t61*_t62*h
-    _t64 = (1/6)*_t56
-    _t65 = (1/3)*_t61
-    _t66 = (1/3)*_t52
-    _t67 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
-    _t68 = _t67**2
-    _t69 = 1/6 - 1/6*_t68
-    _t70 = h*p_1
-    p_prev[0] = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
-    p_prev[1] = lam_0_1 + lam_1_1 + lam_2_1 + lam_3_1 + p_1
-    P[0, 0] = 3*lam_1_0 + p_0
-    P[0, 1] = 3*lam_1_1 + p_1
-    P[1, 0] = (3/2)*lam_2_0 + p_0
-    P[1, 1] = (3/2)*lam_2_1 + p_1
-    P[2, 0] = 3*lam_3_0 + p_0
-    P[2, 1] = 3*lam_3_1 + p_1
-    P[3, 0] = p_0
-    P[3, 1] = p_1
-    g_u[0, 0] = Y_0_0*_t37 + Y_1_0*_t42 + Y_2_0*_t32 + _t28*u_0_0 + _t49*(Y_0_0*_t43 + Y_1_0*_t44 + Y_2_0*_t45 + Y_3_0*_t48)
-    g_u[0, 1] = Y_0_1*_t37 + Y_1_1*_t42 + Y_2_1*_t32 + _t28*u_0_1 + _t49*(Y_0_1*_t43 + Y_1_1*_t44 + Y_2_1*_t45 + Y_3_1*_t48)
-    g_u[0, 2] = Y_0_0*_t58 + Y_1_0*_t63 + Y_2_0*_t53 + _t28*u_0_2 + _t70*(Y_0_0*_t64 + Y_1_0*_t65 + Y_2_0*_t66 + Y_3_0*_t69)
-    g_u[0, 3] = Y_0_1*_t58 + Y_1_1*_t63 + Y_2_1*_t53 + _t28*u_0_3 + _t70*(Y_0_1*_t64 + Y_1_1*_t65 + Y_2_1*_t66 + Y_3_1*_t69)
-    g_u[0, 4] = _t28*u_0_4 + _t32 + _t37 + _t42 + _t49*(-1/3*_t30 - 1/6*_t34 - 1/3*_t39 - 1/6*_t47 + 1)
-    g_u[0, 5] = _t28*u_0_5 + _t53 + _t58 + _t63 + _t70*(-1/3*_t51 - 1/6*_t55 - 1/3*_t60 - 1/6*_t68 + 1)
-    g_h[...] = _t29*lam_3_0 + _t33*_t36 + _t38*_t41 + _t50*lam_3_1 + _t54*_t57 + _t59*_t62 + p_0*((1/3)*_t29 + (1/6)*_t33 + (1/3)*_t38 + (1/6)*_t46) + p_1*((1/3)*_t50 + (1/6)*_t54 + (1/3)*_t59 + (1/6)*_t67) + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
-    g_t[...] = 0
-    return p_prev, P, stage_unknowns, g_u.sum(axis=-1), g_h.sum(), g_t.sum()
+    _t64 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
+    _t65 = _t64**2
+    _t66 = 1 - _t65
+    _t67 = (1/2)*lam_2_1
+    _t68 = _t66*_t67*h
+    _t69 = (1/6)*_t61
+    _t70 = (1/3)*_t66
+    _t71 = (1/3)*_t57
+    _t72 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
+    _t73 = _t72**2
+    _t74 = 1/6 - 1/6*_t73
+    _t75 = h*p_1
+    out_p_0 = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
+    out_p_1 = lam_0_1 + lam_1_1 + lam_2_1 + lam_3_1 + p_1
+    out_P_0_0 = 3*lam_1_0 + p_0
+    out_P_0_1 = 3*lam_1_1 + p_1
+    out_P_1_0 = (3/2)*lam_2_0 + p_0
+    out_P_1_1 = (3/2)*lam_2_1 + p_1
+    out_P_2_0 = 3*lam_3_0 + p_0
+    out_P_2_1 = 3*lam_3_1 + p_1
+    out_P_3_0 = p_0
+    out_P_3_1 = p_1
+    out_g_0_0 = Y_0_0*_t42 + Y_1_0*_t47 + Y_2_0*_t37 + _t33*u_0_0 + _t54*(Y_0_0*_t48 + Y_1_0*_t49 + Y_2_0*_t50 + Y_3_0*_t53)
+    out_g_0_1 = Y_0_1*_t42 + Y_1_1*_t47 + Y_2_1*_t37 + _t33*u_0_1 + _t54*(Y_0_1*_t48 + Y_1_1*_t49 + Y_2_1*_t50 + Y_3_1*_t53)
+    out_g_0_2 = Y_0_0*_t63 + Y_1_0*_t68 + Y_2_0*_t58 + _t33*u_0_2 + _t75*(Y_0_0*_t69 + Y_1_0*_t70 + Y_2_0*_t71 + Y_3_0*_t74)
+    out_g_0_3 = Y_0_1*_t63 + Y_1_1*_t68 + Y_2_1*_t58 + _t33*u_0_3 + _t75*(Y_0_1*_t69 + Y_1_1*_t70 + Y_2_1*_t71 + Y_3_1*_t74)
+    out_g_0_4 = _t33*u_0_4 + _t37 + _t42 + _t47 + _t54*(-1/3*_t35 - 1/6*_t39 - 1/3*_t44 - 1/6*_t52 + 1)
+    out_g_0_5 = _t33*u_0_5 + _t58 + _t63 + _t68 + _t75*(-1/3*_t56 - 1/6*_t60 - 1/3*_t65 - 1/6*_t73 + 1)
+    out_g_h = _t34*lam_3_0 + _t38*_t41 + _t43*_t46 + _t55*lam_3_1 + _t59*_t62 + _t64*_t67 + p_0*((1/3)*_t34 + (1/6)*_t38 + (1/3)*_t43 + (1/6)*_t51) + p_1*((1/3)*_t55 + (1/6)*_t59 + (1/3)*_t64 + (1/6)*_t72) + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
+    out_g_t = 0 + zero
+    return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), out_g_h, out_g_t
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p):
+def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
-    members = y.shape[-1]
-    y_0 = y[0]
-    y_1 = y[1]
-    u_0_0 = u[0, 0]
-    u_0_1 = u[0, 1]
-    u_0_2 = u[0, 2]
-    u_0_3 = u[0, 3]
-    u_0_4 = u[0, 4]
-    u_0_5 = u[0, 5]
-    q_0 = q[0]
+    y_0, y_1, = y
+    u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
+    q_0, = q
 
-    Y_0_0 = Y[0, 0]
-    Y_0_1 = Y[0, 1]
-    Y_1_0 = Y[1, 0]
-    Y_1_1 = Y[1, 1]
-    Y_2_0 = Y[2, 0]
-    Y_2_1 = Y[2, 1]
-    Y_3_0 = Y[3, 0]
-    Y_3_1 = Y[3, 1]
-    p_0 = p[0]
-    p_1 = p[1]
+    Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1, = Y
+    p_0, p_1, = p
     P_3_0 = p_0
     P_3_1 = p_1
-    _t0 = (1/2)*h
-    _t1 = P_3_0*_t0
-    _t2 = _t1*u_0_0
-    _t3 = P_3_1*_t0
-    _t4 = _t3*u_0_2
-    _t5 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2
-    _t6 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2
-    _t7 = _t1*u_0_1
-    _t8 = _t3*u_0_3
-    P_2_0 = -_t2*_t5 + _t2 - _t4*_t6 + _t4 + p_0
-    P_2_1 = -_t5*_t7 - _t6*_t8 + _t7 + _t8 + p_1
-    _t9 = (1/2)*h
-    _t10 = P_2_0*_t9
-    _t11 = _t10*u_0_0
-    _t12 = P_2_1*_t9
-    _t13 = _t12*u_0_2
-    _t14 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2
-    _t15 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2
-    _t16 = _t10*u_0_1
-    _t17 = _t12*u_0_3
-    P_1_0 = -_t11*_t14 + _t11 - _t13*_t15 + _t13 + p_0
-    P_1_1 = -_t14*_t16 - _t15*_t17 + _t16 + _t17 + p_1
-    _t18 = P_1_0*h
-    _t19 = _t18*u_0_0
-    _t20 = P_1_1*h
-    _t21 = _t20*u_0_2
-    _t22 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2
-    _t23 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2
-    _t24 = _t18*u_0_1
-    _t25 = _t20*u_0_3
-    P_0_0 = -_t19*_t22 + _t19 - _t21*_t23 + _t21 + p_0
-    P_0_1 = -_t22*_t24 - _t23*_t25 + _t24 + _t25 + p_1
-    p_prev = numpy.empty((STATE_DIM, members))
-    P = numpy.empty((STAGES, STATE_DIM, members))
-    g_u = numpy.empty((N_GROUPS, CONTROL_DIM, members))
-    g_h = numpy.empty(members)
-    g_t = numpy.empty(members)
-    _t26 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
-    _t27 = P_0_0*(1 - _t26**2)
-    _t28 = (1/6)*u_0_0
-    _t29 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
-    _t30 = P_0_1*(1 - _t29**2)
-    _t31 = (1/6)*u_0_2
-    _t32 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
-    _t33 = P_1_0*(1 - _t32**2)
-    _t34 = (1/3)*u_0_0
-    _t35 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
-    _t36 = P_1_1*(1 - _t35**2)
-    _t37 = (1/3)*u_0_2
-    _t38 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
-    _t39 = P_2_0*(1 - _t38**2)
-    _t40 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
-    _t41 = P_2_1*(1 - _t40**2)
-    _t42 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
-    _t43 = P_3_0*(1 - _t42**2)
-    _t44 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
-    _t45 = P_3_1*(1 - _t44**2)
-    _t46 = (1/6)*u_0_1
-    _t47 = (1/6)*u_0_3
-    _t48 = (1/3)*u_0_1
-    _t49 = (1/3)*u_0_3
-    _t50 = (1/80)*u_0_0
-    _t51 = (1/6)*h
-    _t52 = (1/3)*h
-    _t53 = (1/80)*u_0_1
-    _t54 = (1/80)*u_0_2
-    _t55 = (1/80)*u_0_3
-    _t56 = (1/80)*u_0_4
-    _t57 = (1/80)*u_0_5
-    p_prev[0] = h*(_t27*_t28 + _t28*_t43 + _t30*_t31 + _t31*_t45 + _t33*_t34 + _t34*_t39 + _t36*_t37 + _t37*_t41) + p_0
-    p_prev[1] = h*(_t27*_t46 + _t30*_t47 + _t33*_t48 + _t36*_t49 + _t39*_t48 + _t41*_t49 + _t43*_t46 + _t45*_t47) + p_1
-    P[0, 0] = P_0_0
-    P[0, 1] = P_0_1
-    P[1, 0] = P_1_0
-    P[1, 1] = P_1_1
-    P[2, 0] = P_2_0
-    P[2, 1] = P_2_1
-    P[3, 0] = P_3_0
-    P[3, 1] = P_3_1
-    g_u[0, 0] = _t51*(Y_0_0*_t27 + _t50) + _t51*(Y_3_0*_t43 + _t50) + _t52*(Y_1_0*_t33 + _t50) + _t52*(Y_2_0*_t39 + _t50)
-    g_u[0, 1] = _t51*(Y_0_1*_t27 + _t53) + _t51*(Y_3_1*_t43 + _t53) + _t52*(Y_1_1*_t33 + _t53) + _t52*(Y_2_1*_t39 + _t53)
-    g_u[0, 2] = _t51*(Y_0_0*_t30 + _t54) + _t51*(Y_3_0*_t45 + _t54) + _t52*(Y_1_0*_t36 + _t54) + _t52*(Y_2_0*_t41 + _t54)
-    g_u[0, 3] = _t51*(Y_0_1*_t30 + _t55) + _t51*(Y_3_1*_t45 + _t55) + _t52*(Y_1_1*_t36 + _t55) + _t52*(Y_2_1*_t41 + _t55)
-    g_u[0, 4] = _t51*(_t27 + _t56) + _t51*(_t43 + _t56) + _t52*(_t33 + _t56) + _t52*(_t39 + _t56)
-    g_u[0, 5] = _t51*(_t30 + _t57) + _t51*(_t45 + _t57) + _t52*(_t36 + _t57) + _t52*(_t41 + _t57)
-    g_h[...] = (1/6)*P_0_0*_t26 + (1/6)*P_0_1*_t29 + (1/3)*P_1_0*_t32 + (1/3)*P_1_1*_t35 + (1/3)*P_2_0*_t38 + (1/3)*P_2_1*_t40 + (1/6)*P_3_0*_t42 + (1/6)*P_3_1*_t44 + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
-    g_t[...] = 0
-    return p_prev, P, None, g_u.sum(axis=-1), g_h.sum(), g_t.sum()
+    _t0 = (1/2)*P_3_0*(1 - numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2)
+    _t1 = (1/2)*P_3_1*(1 - numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2)
+    P_2_0 = h*(_t0*u_0_0 + _t1*u_0_2) + p_0
+    P_2_1 = h*(_t0*u_0_1 + _t1*u_0_3) + p_1
+    _t2 = (1/2)*P_2_0*(1 - numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2)
+    _t3 = (1/2)*P_2_1*(1 - numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2)
+    P_1_0 = h*(_t2*u_0_0 + _t3*u_0_2) + p_0
+    P_1_1 = h*(_t2*u_0_1 + _t3*u_0_3) + p_1
+    _t4 = P_1_0*(1 - numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2)
+    _t5 = P_1_1*(1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2)
+    P_0_0 = h*(_t4*u_0_0 + _t5*u_0_2) + p_0
+    P_0_1 = h*(_t4*u_0_1 + _t5*u_0_3) + p_1
+    _t6 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
+    _t7 = P_0_0*(1 - _t6**2)
+    _t8 = (1/6)*u_0_0
+    _t9 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
+    _t10 = P_0_1*(1 - _t9**2)
+    _t11 = (1/6)*u_0_2
+    _t12 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
+    _t13 = P_1_0*(1 - _t12**2)
+    _t14 = (1/3)*u_0_0
+    _t15 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
+    _t16 = P_1_1*(1 - _t15**2)
+    _t17 = (1/3)*u_0_2
+    _t18 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
+    _t19 = P_2_0*(1 - _t18**2)
+    _t20 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
+    _t21 = P_2_1*(1 - _t20**2)
+    _t22 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
+    _t23 = P_3_0*(1 - _t22**2)
+    _t24 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
+    _t25 = P_3_1*(1 - _t24**2)
+    _t26 = (1/6)*u_0_1
+    _t27 = (1/6)*u_0_3
+    _t28 = (1/3)*u_0_1
+    _t29 = (1/3)*u_0_3
+    _t30 = (1/80)*u_0_0
+    _t31 = (1/6)*h
+    _t32 = (1/3)*h
+    _t33 = (1/80)*u_0_1
+    _t34 = (1/80)*u_0_2
+    _t35 = (1/80)*u_0_3
+    _t36 = (1/80)*u_0_4
+    _t37 = (1/80)*u_0_5
+    out_p_0 = h*(_t10*_t11 + _t11*_t25 + _t13*_t14 + _t14*_t19 + _t16*_t17 + _t17*_t21 + _t23*_t8 + _t7*_t8) + p_0
+    out_p_1 = h*(_t10*_t27 + _t13*_t28 + _t16*_t29 + _t19*_t28 + _t21*_t29 + _t23*_t26 + _t25*_t27 + _t26*_t7) + p_1
+    out_P_0_0 = P_0_0
+    out_P_0_1 = P_0_1
+    out_P_1_0 = P_1_0
+    out_P_1_1 = P_1_1
+    out_P_2_0 = P_2_0
+    out_P_2_1 = P_2_1
+    out_P_3_0 = P_3_0
+    out_P_3_1 = P_3_1
+    out_g_0_0 = _t31*(Y_0_0*_t7 + _t30) + _t31*(Y_3_0*_t23 + _t30) + _t32*(Y_1_0*_t13 + _t30) + _t32*(Y_2_0*_t19 + _t30)
+    out_g_0_1 = _t31*(Y_0_1*_t7 + _t33) + _t31*(Y_3_1*_t23 + _t33) + _t32*(Y_1_1*_t13 + _t33) + _t32*(Y_2_1*_t19 + _t33)
+    out_g_0_2 = _t31*(Y_0_0*_t10 + _t34) + _t31*(Y_3_0*_t25 + _t34) + _t32*(Y_1_0*_t16 + _t34) + _t32*(Y_2_0*_t21 + _t34)
+    out_g_0_3 = _t31*(Y_0_1*_t10 + _t35) + _t31*(Y_3_1*_t25 + _t35) + _t32*(Y_1_1*_t16 + _t35) + _t32*(Y_2_1*_t21 + _t35)
+    out_g_0_4 = _t31*(_t23 + _t36) + _t31*(_t36 + _t7) + _t32*(_t13 + _t36) + _t32*(_t19 + _t36)
+    out_g_0_5 = _t31*(_t10 + _t37) + _t31*(_t25 + _t37) + _t32*(_t16 + _t37) + _t32*(_t21 + _t37)
+    out_g_h = (1/6)*P_0_0*_t6 + (1/6)*P_0_1*_t9 + (1/3)*P_1_0*_t12 + (1/3)*P_1_1*_t15 + (1/3)*P_2_0*_t18 + (1/3)*P_2_1*_t20 + (1/6)*P_3_0*_t22 + (1/6)*P_3_1*_t24 + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
+    out_g_t = 0 + zero
+    return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), None, (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), out_g_h, out_g_t
 
 
 
@@ -385,15 +303,18 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     theta, h, y0, q = _inputs(theta, h, y0, params)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
-    y = numpy.empty((n_steps + 1, STATE_DIM, members))
-    Y = numpy.empty((n_steps, STAGES, STATE_DIM, members))
-    y[0] = y0
-    objective = 0.0
+    zero = numpy.zeros(members)
+    controls, steps, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
+    y = tuple(y0)
+    states, stages, cost = [y], [], zero
     for n in range(n_steps):
-        Y[n], y[n + 1], cost = _forward_step(t[n], h[n], y[n], theta[n], q)
-        objective += cost
-    objective += _terminal(y[n_steps], q)[0]
-    return {"t": t, "y": y, "Y": Y, "objective": objective}
+        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q, zero)
+        states.append(y)
+        stages.append(Y)
+        cost = cost + step_cost
+    objective = float(numpy.sum(cost)) + _terminal(numpy.array(y), q)[0]
+    Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
+    return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
 
 
 def costate(theta, trajectory, h=None, params=None, form="multiplier"):
@@ -410,23 +331,32 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier"):
     step = steps[form]
     t, y, Y = trajectory["t"], trajectory["y"], trajectory["Y"]
     n_steps, members = theta.shape[0], y.shape[-1]
-    p = numpy.empty((n_steps + 1, STATE_DIM, members))
-    P = numpy.empty((n_steps, STAGES, STATE_DIM, members))
-    lam = numpy.empty((n_steps, STAGES, STATE_DIM, members)) if form == "multiplier" else None
-    gradient = numpy.empty((n_steps, N_GROUPS, CONTROL_DIM))
-    g_h = numpy.empty(n_steps)
-    g_t = numpy.empty(n_steps)
-    p[n_steps] = _terminal(y[n_steps], q)[1]
+    zero = numpy.zeros(members)
+    controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
+    flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
+    p_end = _terminal(y[n_steps], q)[1]
+    p = tuple(p_end)
+    costates, stage_costates, multipliers, gradients = [p], [], [], []
+    g_h, g_t = [], []
     for n in range(n_steps - 1, -1, -1):
-        p[n], P[n], stage_unknowns, gradient[n], g_h[n], g_t[n] = step(
-            t[n], h[n], y[n], Y[n], theta[n], q, p[n + 1])
-        if lam is not None:
-            lam[n] = stage_unknowns
+        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
+                                      controls[n], q, p, zero)
+        costates.append(p)
+        stage_costates.append(P)
+        multipliers.append(lam)
+        gradients.append(g_u)
+        g_h.append(dh)
+        g_t.append(dt)
+    shape = (n_steps, STAGES, STATE_DIM, members)
+    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    g_h = numpy.array(g_h[::-1]).sum(axis=-1)
+    g_t = numpy.array(g_t[::-1]).sum(axis=-1)
     later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
-    result = {"p": p, "stage_costates": P, "gradient": gradient, "gradient_h": g_h + later,
-              "gradient_y0": p[0]}
-    if lam is not None:
-        result["stage_multipliers"] = lam
+    p = numpy.array(costates[::-1])
+    result = {"p": p, "stage_costates": numpy.array(stage_costates[::-1]).reshape(shape),
+              "gradient": gradient, "gradient_h": g_h + later, "gradient_y0": p[0]}
+    if form == "multiplier":
+        result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     return result
 
 

@@ -56,26 +56,34 @@ class Emitter:
     def expr(self, expr) -> str:
         return self.printer.doprint(_numeric(expr))
 
-    def block(self, targets: list[str], exprs: list[sp.Expr]) -> list[str]:
-        """``target = expr`` lines, sharing common subexpressions as ``_t<k>`` temporaries."""
+    def block(self, targets: list[str], exprs: list[sp.Expr], members=None) -> list[str]:
+        """``target = expr`` lines, sharing common subexpressions as ``_t<k>`` temporaries.
+
+        With ``members`` (the symbols that carry the ensemble axis), a result that depends on
+        none of them gets ``+ zero`` so that every result is an array over the members.
+        """
         exprs = [_numeric(e) for e in exprs]
         temps = (sp.Symbol(f"_t{k}") for k in range(self.counter, 10**9))
         replacements, reduced = sp.cse(exprs, symbols=temps, order="canonical")
         self.counter += len(replacements)
         lines = [f"{s} = {self.printer.doprint(e)}" for s, e in replacements]
-        lines += [f"{t} = {self.printer.doprint(e)}" for t, e in zip(targets, reduced)]
+        for target, expr, original in zip(targets, reduced, exprs):
+            code = self.printer.doprint(expr)
+            if members is not None and not original.free_symbols & members:
+                code += " + zero"
+            lines.append(f"{target} = {code}")
         return lines
 
-    def sequence(self, pairs) -> list[str]:
+    def sequence(self, pairs, members=None) -> list[str]:
         """Ordered assignments (symbol, expr), CSE'd in runs that do not use their own targets."""
         lines, run = [], []
         for target, expr in pairs:
             if any(expr.has(t) for t, _ in run):
-                lines += self.block([str(t) for t, _ in run], [e for _, e in run])
+                lines += self.block([str(t) for t, _ in run], [e for _, e in run], members)
                 run = []
             run.append((target, expr))
         if run:
-            lines += self.block([str(t) for t, _ in run], [e for _, e in run])
+            lines += self.block([str(t) for t, _ in run], [e for _, e in run], members)
         return lines
 
 
@@ -88,10 +96,10 @@ class PrintedLinear:
     system: list | None
 
 
-def _linear(stages: LinearStages, emit: Emitter) -> PrintedLinear:
+def _linear(stages: LinearStages, emit: Emitter, members: set) -> PrintedLinear:
     names = [str(x) for row in stages.unknowns for x in row]
     if stages.sequence is not None:
-        return PrintedLinear(names, emit.sequence(stages.sequence), None)
+        return PrintedLinear(names, emit.sequence(stages.sequence, members), None)
     M, r = stages.matrix, stages.rhs
     entries = [(i, j) for i in range(M.rows) for j in range(M.cols) if M[i, j] != 0]
     lines = emit.block([f"M[:, {i}, {j}]" for i, j in entries] +
@@ -100,22 +108,30 @@ def _linear(stages: LinearStages, emit: Emitter) -> PrintedLinear:
     return PrintedLinear(names, None, lines)
 
 
-def _costate_step(step: CostateStep, emit: Emitter) -> dict:
+def _tuple(names) -> str:
+    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+
+def _costate_step(step: CostateStep, emit: Emitter, members: set, multipliers) -> dict:
     emit.reset()
-    linear = _linear(step.stages, emit)
+    linear = _linear(step.stages, emit, members)
     d = len(step.previous_costate)
     s = len(step.stage_costates)
     G, m = len(step.control_gradient), len(step.control_gradient[0])
-    targets = ([f"p_prev[{k}]" for k in range(d)]
-               + [f"P[{i}, {k}]" for i in range(s) for k in range(d)]
-               + [f"g_u[{g}, {l}]" for g in range(G) for l in range(m)]
-               + ["g_h[...]", "g_t[...]"])
+    outputs = {
+        "p": [f"out_p_{k}" for k in range(d)],
+        "P": [f"out_P_{i}_{k}" for i in range(s) for k in range(d)],
+        "g_u": [f"out_g_{g}_{l}" for g in range(G) for l in range(m)],
+    }
     exprs = (list(step.previous_costate)
              + [e for row in step.stage_costates for e in row]
              + [e for row in step.control_gradient for e in row]
              + [step.step_gradient, step.time_gradient])
-    return {"linear": linear, "post": emit.block(targets, exprs),
-            "has_time": step.time_gradient != 0}
+    targets = outputs["p"] + outputs["P"] + outputs["g_u"] + ["out_g_h", "out_g_t"]
+    lam = _tuple([str(x) for row in multipliers for x in row]) if multipliers else "None"
+    returns = ", ".join([_tuple(outputs["p"]), _tuple(outputs["P"]), lam, _tuple(outputs["g_u"]),
+                         "out_g_h", "out_g_t"])
+    return {"linear": linear, "post": emit.block(targets, exprs, members), "returns": returns}
 
 
 def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
@@ -158,28 +174,33 @@ def numpy_context(disc: Discretisation) -> dict:
     """Everything the NumPy template needs, as strings and small lists."""
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     emit = Emitter(_NumPyPrinter({"fully_qualified_modules": True}))
-    s, d, m = tableau.stages, problem.state_dim, problem.control_dim
+    d, m = problem.state_dim, problem.control_dim
+    members = {*sym.y, *(x for row in sym.Y for x in row), *sym.p, *sym.params,
+               *(x for row in sym.lam for x in row), *(x for row in sym.P for x in row)}
     ctx = _common_context(disc)
     if disc.implicit:
-        flat = [x for row in sym.Y for x in row]
         R, J = disc.stage_residual, disc.stage_jacobian
         entries = [(i, j) for i in range(J.rows) for j in range(J.cols) if J[i, j] != 0]
         ctx["newton"] = emit.block(
             [f"R[{i}]" for i in range(R.rows)] + [f"J[:, {i}, {j}]" for i, j in entries],
             list(R) + [J[i, j] for i, j in entries])
-        ctx["stage_names"] = [str(x) for x in flat]
         emit.reset()
         ctx["forward"] = emit.sequence(list(disc.slopes))
     else:
         ctx["newton"] = None
         ctx["forward"] = emit.sequence(list(disc.stage_sequence))
-    ctx["forward_post"] = emit.block(
-        [f"y_next[{k}]" for k in range(d)] + ["cost[...]"], list(disc.next_state) + [disc.step_cost])
+    ctx["forward_post"] = emit.block([f"y_next_{k}" for k in range(d)] + ["cost"],
+                                     list(disc.next_state) + [disc.step_cost], members)
     emit.reset()
     ctx["terminal"] = emit.block([f"p_end[{k}]" for k in range(d)] + ["cost[...]"],
                                  list(disc.terminal_costate) + [disc.terminal_cost])
-    ctx["multiplier"] = _costate_step(disc.multiplier, emit)
-    ctx["partner"] = _costate_step(disc.partner, emit) if disc.partner else None
+    ctx["multiplier"] = _costate_step(disc.multiplier, emit, members, sym.lam)
+    ctx["partner"] = _costate_step(disc.partner, emit, members, None) if disc.partner else None
+    ctx["forward_returns"] = ", ".join([_tuple([str(x) for row in sym.Y for x in row]),
+                                        _tuple([f"y_next_{k}" for k in range(d)]), "cost"])
+    ctx["unpack"] = ([f"{', '.join(map(str, sym.y))}, = y"]
+                     + [f"{', '.join(map(str, row))}, = u[{g}]" for g, row in enumerate(sym.u)]
+                     + ([f"{', '.join(map(str, sym.params))}, = q"] if sym.params else []))
     emit.reset()
     ctx["grid_control"] = (emit.block([f"u[{l}]" for l in range(m)], list(disc.grid_control))
                            if disc.grid_control is not None else None)

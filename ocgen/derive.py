@@ -258,7 +258,7 @@ def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
         sequence = []
         for row_u, row_e in zip(reversed(unknowns), reversed(equations)):
             for x, e in zip(row_u, row_e):
-                value = sp.expand(e + x)
+                value = e + x
                 if any(value.has(v) for v in row_u):
                     break  # not explicit after all
                 sequence.append((x, value))

@@ -60,8 +60,8 @@ def generated_module(tableau, problem, controls: str = "stage",
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutsideTheoryWarning)
         discretise(problem, tableau, controls)
-    derived = time.perf_counter()
-    module = import_source(generate(tableau, problem, controls, backend))
+        derived = time.perf_counter()
+        module = import_source(generate(tableau, problem, controls, backend))
     return module, {"derive": derived - start, "generate": time.perf_counter() - derived}
 
 
