@@ -134,22 +134,181 @@ def cmd_order(args) -> int:
     return 0
 
 
+# -- ocgen generate | solve | verify ------------------------------------------------------
+def _problem_arguments(p, steps: bool = False) -> None:
+    p.add_argument("--tableau", required=True, metavar="T",
+                   help="built-in name (case-insensitive, aliases) or a .toml/.json file")
+    p.add_argument("--problem", required=True, metavar="P",
+                   help="built-in problem (lq, nl, vdp, tanh_ensemble) or a .toml file")
+    p.add_argument("--controls", choices=("stage", "tied", "step"), default="stage",
+                   help="control parametrisation (default: stage)")
+    p.add_argument("--backend", choices=("numpy", "casadi"), default="numpy",
+                   help="numpy (L-BFGS-B on the generated gradient) or casadi (IPOPT)")
+    if steps:
+        p.add_argument("--steps", type=int, required=True, metavar="N", help="number of steps")
+
+
+def _inputs(args):
+    """Load tableau and problem; report MATH.md 3.3 on stderr once."""
+    import warnings
+
+    from .derive import OutsideTheoryWarning, outside_theory_reason
+    from .problem import load_problem
+    from .tableau import load_tableau
+    tableau, problem = load_tableau(args.tableau), load_problem(args.problem)
+    reason = outside_theory_reason(tableau, args.controls)
+    if reason:
+        print(f"ocgen: warning: {reason}", file=sys.stderr)
+    warnings.simplefilter("ignore", OutsideTheoryWarning)
+    return tableau, problem
+
+
+@command
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="derive and write a standalone solver module",
+                       description="Derive the discrete optimality system and write a "
+                                   "standalone module (imports only numpy, or casadi).")
+    _problem_arguments(p)
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="file to write (default: generated/<tableau>_<problem>_<controls>_"
+                        "<backend>.py)")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    from pathlib import Path
+
+    from .codegen import generate, module_name, write_module
+    tableau, problem = _inputs(args)
+    text = generate(tableau, problem, args.controls, args.backend)  # before anything is written
+    path = Path(args.output) if args.output else \
+        Path("generated") / f"{module_name(tableau, problem, args.controls, args.backend)}.py"
+    print(f"wrote {write_module(text, path)}")
+    return 0
+
+
+@command
+def _add_solve(sub) -> None:
+    p = sub.add_parser("solve", help="solve the discrete problem",
+                       description="Solve the discretised optimal control problem and report "
+                                   "states, costates, controls and the KKT residual.")
+    _problem_arguments(p, steps=True)
+    p.add_argument("--tolerance", type=float, default=1e-10,
+                   help="KKT tolerance: max |dJ/du| / (h b) (default 1e-10)")
+    p.add_argument("--json", action="store_true", help="print the solution as JSON")
+    p.set_defaults(func=cmd_solve)
+
+
+def _solve(tableau, problem, steps, controls, backend, tolerance=1e-10):
+    if backend == "casadi":
+        from .solve_casadi import solve_casadi
+        return solve_casadi(tableau, problem, steps, controls, tolerance=tolerance)
+    from .solve import solve
+    return solve(tableau, problem, steps, controls, tolerance=tolerance)
+
+
+def format_solution(solution) -> str:
+    """A short human-readable summary of a Solution."""
+    lines = [f"{solution.tableau.name} on {solution.problem.name}: {solution.steps} steps, "
+             f"{solution.controls_mode} controls, {solution.backend} backend",
+             f"  objective J_h     {solution.objective:.15g}"]
+    if solution.problem.solution is not None:
+        exact = float(solution.problem.solution.objective.evalf(17))
+        lines.append(f"  continuous J*     {exact:.15g}   (J_h - J* = {solution.objective - exact:.3e})")
+    status = "converged" if solution.converged else "NOT converged"
+    lines.append(f"  {status} in {solution.iterations} iterations; KKT residual "
+                 f"max|dJ/du|/(h b) = {solution.kkt_residual:.2e} ({solution.message})")
+    lines.append("  time: " + ", ".join(f"{k} {v:.3f} s" for k, v in solution.timings.items()))
+    return "\n".join(lines)
+
+
+def cmd_solve(args) -> int:
+    tableau, problem = _inputs(args)
+    solution = _solve(tableau, problem, args.steps, args.controls, args.backend, args.tolerance)
+    if args.json:
+        _print_json(solution.to_json())
+    else:
+        print(format_solution(solution))
+    return 0 if solution.converged else 1
+
+
+@command
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="convergence study against the continuous optimum",
+                       description="Solve for a sequence of N, measure errors against the "
+                                   "continuous solution (closed form or BVP reference), fit "
+                                   "observed orders and compare with the certificate.")
+    _problem_arguments(p)
+    p.add_argument("--steps", default="10,20,40,80,160", metavar="N1,N2,...",
+                   help="comma-separated step counts (default 10,20,40,80,160)")
+    p.add_argument("--json", action="store_true", help="print every number as JSON")
+    p.add_argument("--plot", metavar="FILE", help="write a log-log PNG of errors against h")
+    p.set_defaults(func=cmd_verify)
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise OcgenError(f"--steps: expected comma-separated integers, found {text!r}") from None
+    if len(steps) < 2 or any(n < 1 for n in steps):
+        raise OcgenError("--steps: give at least two positive step counts")
+    return steps
+
+
+def cmd_verify(args) -> int:
+    from .verify import format_verification, plot_verification, verify
+    tableau, problem = _inputs(args)
+    result = verify(tableau, problem, _steps(args.steps), controls=args.controls,
+                    backend=args.backend)
+    if args.plot:
+        plot_verification(result, args.plot)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(format_verification(result))
+        if args.plot:
+            print(f"plot written to {args.plot}")
+    return 0
+
+
 # -- ocgen demo ------------------------------------------------------------------------------
 @command
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="a tour: the order certificates of RK4 and SSPRK3")
+    p = sub.add_parser("demo", help="the main job: RK4 and SSPRK3 on lq, end to end",
+                       description="Certificate, generation, solve and verification of RK4 on "
+                                   "the lq problem, then SSPRK3 showing its order reduction.")
+    p.add_argument("--output", default="ocgen-demo", metavar="DIR",
+                   help="folder for the generated modules and plots (default ocgen-demo)")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args) -> int:
+    from pathlib import Path
+
+    from .codegen import generate, module_name, write_module
     from .order import format_certificate
+    from .problem import load_problem
+    from .solve import solve
     from .tableau import load_tableau
-    print("Order certificates, decided in exact arithmetic: the classical order (rooted trees)")
-    print("and the optimal-control order (bi-coloured trees of the method paired with its")
-    print("partner tableau, which the discrete costate runs on; MATH.md 3-4).")
+    from .verify import format_verification, plot_verification, verify
+    folder = Path(args.output)
+    problem = load_problem("lq")
     for name in ("rk4", "ssprk3"):
+        tableau = load_tableau(name)
+        rule = "=" * 78
+        print(f"{rule}\n{tableau.name} on lq: {problem.description}\n{rule}")
+        print(format_certificate(tableau))
+        path = folder / f"{module_name(tableau, problem, 'stage', 'numpy')}.py"
+        write_module(generate(tableau, problem, "stage", "numpy"), path)
+        print(f"\ngenerated solver: {path}")
+        print(format_solution(solve(tableau, problem, 20)))
         print()
-        print(format_certificate(load_tableau(name)))
+        result = verify(tableau, problem, (10, 20, 40, 80, 160))
+        plot = folder / f"{module_name(tableau, problem, 'stage', 'numpy')}_convergence.png"
+        plot_verification(result, plot)
+        print(format_verification(result))
+        print(f"convergence plot: {plot}\n")
     return 0
 
 
