@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from functools import lru_cache, reduce
+from functools import cached_property, lru_cache, reduce
 from math import lcm
 from typing import Any, Callable, Sequence
 
@@ -149,10 +149,11 @@ class _Method:
     def __init__(self, tableau: ButcherTableau):
         self.tableau = tableau
         s = self.s = tableau.stages
-        self.tolerance = tableau.tolerance
+        self.exact = tableau.is_exact
+        self.tolerance = 0.0 if self.exact else tableau.tolerance
         entries = list(tableau.A) + list(tableau.b)
         self.mode = "float"
-        if tableau.is_exact:
+        if self.exact:
             K, elems = construct_domain(entries, extension=True)
             if K.is_ZZ:
                 K, elems = K.get_field(), [K.get_field().convert(x, K) for x in elems]
@@ -169,26 +170,55 @@ class _Method:
         self.A = A = [elems[i * s:(i + 1) * s] for i in range(s)]
         self.b = b = elems[s * s:]
         K = self.K
-        # The structural facts of ButcherTableau, decided once in the exact field (fast).
         self.zero_weights = tuple(i for i in range(s) if K.is_zero(b[i]))
         self.negative_weights = tuple(i for i in range(s) if i not in self.zero_weights
                                       and K.is_negative(b[i]))
         self.weights_positive = not self.zero_weights and not self.negative_weights
-        self.kind = tableau.kind
-        self.explicit = self.kind == "explicit"
-        self.symplectic = all(K.is_zero(b[i] * A[i][j] + b[j] * A[j][i] - b[i] * b[j])
-                              for i in range(s) for j in range(i, s))
         self.has_partner = not self.zero_weights
-        self.partner = self.c_tilde = None
-        if self.has_partner:
-            # ã_ij = b_j − b_j a_ji / b_i (MATH.md 3.2)
+        self.partner = None
+        if self.has_partner:  # ã_ij = b_j − b_j a_ji / b_i (MATH.md 3.2)
             self.partner = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)]
-            c_tilde = [sum(row, K.zero) for row in self.partner]
-            c = [sum(row, K.zero) for row in A]
-            self.c_tilde_equals_c = all(K.is_zero(x - y) for x, y in zip(c_tilde, c))
-            self.c_tilde = [K.to_sympy(x) for x in c_tilde]
-            self.partner_sympy = [[K.to_sympy(x) for x in row] for row in self.partner]
         self._build_engine()
+
+    # The structural facts of ButcherTableau, decided in the exact field (fast, on demand).
+    @cached_property
+    def kind(self) -> str:
+        """As ButcherTableau.kind: explicit, diagonally implicit or fully implicit."""
+        zero, A, s = self.K.is_zero, self.A, self.s
+        if all(zero(A[i][j]) for i in range(s) for j in range(i, s)):
+            return "explicit"
+        if all(zero(A[i][j]) for i in range(s) for j in range(i + 1, s)):
+            return "diagonally implicit"
+        return "fully implicit"
+
+    @property
+    def explicit(self) -> bool:
+        return self.kind == "explicit"
+
+    @cached_property
+    def symplectic(self) -> bool:
+        """b_i a_ij + b_j a_ji = b_i b_j for all i, j."""
+        A, b, s = self.A, self.b, self.s
+        return all(self.K.is_zero(b[i] * A[i][j] + b[j] * A[j][i] - b[i] * b[j])
+                   for i in range(s) for j in range(i, s))
+
+    @cached_property
+    def _c_tilde(self) -> list:
+        return [sum(row, self.K.zero) for row in self.partner]
+
+    @cached_property
+    def c_tilde(self) -> list[sp.Expr]:
+        """c̃ = Ã1 (needs the partner)."""
+        return [self.K.to_sympy(x) for x in self._c_tilde]
+
+    @cached_property
+    def c_tilde_equals_c(self) -> bool:
+        return all(self.K.is_zero(x - sum(row, self.K.zero))
+                   for x, row in zip(self._c_tilde, self.A))
+
+    @cached_property
+    def partner_sympy(self) -> list[list[sp.Expr]]:
+        return [[self.K.to_sympy(x) for x in row] for row in self.partner]
 
     # -- scaled integer engine ------------------------------------------------------------------
     def _build_engine(self) -> None:
@@ -529,8 +559,8 @@ def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict
         "stages": s,
         "explicit": method.explicit,
         "kind": method.kind,
-        "exact": t.is_exact,
-        "tolerance": t.tolerance,
+        "exact": method.exact,
+        "tolerance": method.tolerance,
         "A": [[_show(t.A[i, j]) for j in range(s)] for i in range(s)],
         "b": [_show(x) for x in t.b],
         "c": [_show(x) for x in t.c],

@@ -430,3 +430,14 @@ def test_classical_members_of_the_families():
     assert special4(2, R(1, 3)).A == RK4.A and special4(2, R(1, 3)).b == RK4.b
     assert explicit4(R(1, 3), R(2, 3)).A == RULE38.A
     assert explicit3(R(1, 2), 1).A == KUTTA3.A and explicit3(R(1, 2), R(3, 4)).A == RALSTON3.A
+
+
+def test_structure_agrees_with_the_tableau_on_builtins():
+    from ocgen.tableau import builtin_tableaux
+    for t in builtin_tableaux():
+        cert = certificate(t, max_order=2, max_control_order=2)
+        assert cert["kind"] == t.kind and cert["explicit"] == t.is_explicit
+        assert cert["symplectic"] == t.is_symplectic
+        assert cert["weights_positive"] == t.weights_positive
+        assert cert["zero_weights"] == [i + 1 for i in t.zero_weights]
+        assert cert["negative_weights"] == [i + 1 for i in t.negative_weights]
