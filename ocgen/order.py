@@ -233,7 +233,9 @@ class _Method:
             self.n, self.k = 1, 1
             coords = lambda x: [x]  # noqa: E731
         else:
-            monic = [sp.Rational(c.numerator, c.denominator) for c in K.mod.to_list()[::-1]]
+            mod = [sp.Rational(int(c.numerator), int(c.denominator))
+                   for c in K.mod.to_list()[::-1]]  # low → high; not always monic
+            monic = [c / mod[-1] for c in mod]
             # θ' = kθ has a monic integer minimal polynomial: m'(x) = k^n m(x/k).
             n = self.n = len(monic) - 1
             k = self.k = reduce(lcm, (int(c.q) for c in monic), 1)

@@ -441,3 +441,26 @@ def test_structure_agrees_with_the_tableau_on_builtins():
         assert cert["weights_positive"] == t.weights_positive
         assert cert["zero_weights"] == [i + 1 for i in t.zero_weights]
         assert cert["negative_weights"] == [i + 1 for i in t.negative_weights]
+
+
+@pytest.mark.parametrize("x", [
+    sp.sqrt(2) / 4 + sp.sqrt(3) / 6,          # Q(√2, √3), degree 4
+    sp.sqrt(R(1, 2) + sp.sqrt(3) / 3),        # minimal polynomial 12x⁴ − 12x² − 1: not monic
+    sp.sqrt(R(1, 2) + sp.sqrt(2) / 4),        # cos(π/8)
+])
+def test_algebraic_fields_agree_with_direct_sympy(x):
+    # The fast engine (algebraic integers with common denominators) against plain SymPy,
+    # compared to 60 digits (the engine's own verdicts are exact).
+    close = lambda a, b: abs(sp.N(a - b, 60)) < sp.Float("1e-50")  # noqa: E731
+    t = method("field", [[x / 3, 0], [x, R(1, 5)]], [1 - x / 2, x / 2])
+    P = t.partner()
+    assert certificate(t, max_order=4, max_control_order=3)["exact"] is True
+    for cond in classical_order(t, max_order=4).failed:
+        assert close(cond.value, elementary_weight(cond.tree, t.A, t.b))
+    from ocgen.order import _method
+    m = _method(t)
+    for q in (1, 2, 3):
+        for u in bicoloured_trees(q):
+            direct = elementary_weight(u, t.A, t.b, partner=P.A)
+            assert close(m.value(u), direct)
+            assert m.holds(u) == close(direct, R(1, u.density))
