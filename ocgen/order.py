@@ -3,11 +3,13 @@
 * Classical order p: Σ_i b_i Φ_i(t) = 1/γ(t) for every rooted tree t with |t| ≤ p.
 * Optimal-control order (MATH.md 4): the order of the partitioned pair ((A, b), (Ã, b)) with
   the partner Ã = 1bᵀ − B⁻¹AᵀB (MATH.md 3.2): the same condition for every bi-coloured tree.
-  All bi-coloured trees are checked (correct, if redundant: the pair is symplectic and b̃ = b,
-  so many conditions depend on others). Failures of order ≤ 4 are reported as Hager's
-  independent conditions in b, c, d = Aᵀb and A (Hager 2000, MATH.md table); above order 4
-  the failing trees are printed. The optimal-control order is undefined (``None``, with a
-  reason) when some b_i = 0 or b_i < 0 (MATH.md 3.3).
+  The pair is symplectic with b̃ = b, so once the lower orders hold the conditions of one
+  order fall into classes equal up to sign (oriented free trees, 1, 1, 3, 8, 27, 91 for
+  orders 1..6; see :func:`ocgen.trees.symplectic_classes`): one tree per class is checked,
+  order by order (``all_trees=True`` checks every tree). Failures of order ≤ 4 are reported
+  as Hager's independent conditions in b, c, d = Aᵀb and A (Hager 2000, MATH.md table);
+  above order 4 the failing trees are printed. The optimal-control order is undefined
+  (``None``, with a reason) when some b_i = 0 or b_i < 0 (MATH.md 3.3).
 
 Verdicts are exact for rational and algebraic (surd) tableaux: the entries are brought into
 one number field Q(θ) once (``sympy.polys.constructor.construct_domain``), scaled to algebraic
@@ -32,8 +34,8 @@ from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTre
                     bicoloured_trees, rooted_trees, symplectic_classes)
 
 __all__ = ["Condition", "OrderResult", "classical_order", "control_order", "certificate",
-           "format_certificate", "format_tableau", "HAGER_CONDITIONS", "hager_conditions", "MAX_ORDER",
-           "MAX_CONTROL_ORDER"]
+           "format_certificate", "format_tableau", "HAGER_CONDITIONS", "hager_conditions",
+           "MAX_ORDER", "MAX_CONTROL_ORDER"]
 
 MAX_ORDER = 12
 """Largest classical order that may be requested (12 486 trees of order 13 would follow)."""
