@@ -29,6 +29,10 @@ CONSTANTS: Mapping[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
 
 MAX_LENGTH = 2000
 MAX_EXPONENT = 64
+MAX_DEPTH = 200
+"""Deepest nesting of the syntax tree (deeper input would exhaust Python's recursion)."""
+MAX_DIGITS = 4000
+"""Most decimal digits of an exact intermediate number (and of a literal's ``e`` exponent)."""
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -40,7 +44,10 @@ _BINARY = {
 
 def parse_number(value: object, *, key: str | None = None) -> sp.Expr:
     """A TOML/JSON scalar as an exact SymPy number (floats stay floats)."""
-    return parse_expression(value, functions=TABLEAU_FUNCTIONS, key=key)
+    number = parse_expression(value, functions=TABLEAU_FUNCTIONS, key=key)
+    if number.is_real is not True:
+        raise InputError(f"expected a real number, found {number}", key=key)
+    return number
 
 
 def parse_expression(
@@ -76,7 +83,27 @@ def parse_expression(
     except SyntaxError as err:
         col = (err.offset or 1)
         raise InputError(f"syntax error at column {col} in {text!r}", key=key) from None
+    except (RecursionError, MemoryError):
+        raise InputError(f"expression nested too deeply in {text!r}", key=key) from None
+    if _depth(tree) > MAX_DEPTH:
+        raise InputError(f"expression nested deeper than {MAX_DEPTH} levels in {text!r}",
+                         key=key)
     return _Builder(text, dict(symbols or {}), functions, key).build(tree.body)
+
+
+def _depth(tree: ast.AST) -> int:
+    """Depth of the syntax tree, found without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _digits(value: sp.Rational) -> int:
+    """An upper bound on the decimal digits of numerator or denominator."""
+    return max(abs(value.p).bit_length(), value.q.bit_length()) * 3 // 10 + 1
 
 
 class _Builder:
@@ -99,17 +126,28 @@ class _Builder:
             left, right = self.build(node.left), self.build(node.right)
             if isinstance(node.op, ast.Div) and right == 0:
                 raise self.fail(node, "division by zero")
-            return _BINARY[type(node.op)](left, right)
+            return self.bounded(node, _BINARY[type(node.op)](left, right))
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             base, exponent = self.build(node.left), self.build(node.right)
             if exponent.is_number and abs(exponent) > MAX_EXPONENT:
                 raise self.fail(node, f"exponent larger than {MAX_EXPONENT}")
             if base == 0 and exponent.is_number and exponent.is_negative:
                 raise self.fail(node, "division by zero")
-            return base**exponent
+            if (base.is_Rational and exponent.is_number
+                    and _digits(base) * abs(exponent) > MAX_DIGITS):
+                raise self.fail(node, f"number with more than {MAX_DIGITS} digits")
+            power = base**exponent
+            if any(p.exp.is_number and abs(p.exp) > MAX_EXPONENT for p in power.atoms(sp.Pow)):
+                raise self.fail(node, f"exponent larger than {MAX_EXPONENT}")  # (2*x**a)**b
+            return self.bounded(node, power)
         if isinstance(node, ast.Call):
             return self.call(node)
         raise self.fail(node, f"unsupported syntax {type(node).__name__!r}")
+
+    def bounded(self, node: ast.AST, value: sp.Expr) -> sp.Expr:
+        if value.is_Rational and _digits(value) > MAX_DIGITS:
+            raise self.fail(node, f"number with more than {MAX_DIGITS} digits")
+        return value
 
     def number(self, node: ast.Constant) -> sp.Expr:
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
@@ -117,6 +155,9 @@ class _Builder:
         if isinstance(node.value, int):
             return sp.Integer(node.value)
         literal = ast.get_source_segment(self.text, node) or repr(node.value)
+        _, _, exponent = literal.replace("_", "").lower().partition("e")
+        if exponent and abs(int(exponent)) > MAX_DIGITS:
+            raise self.fail(node, f"decimal exponent larger than {MAX_DIGITS}")
         return sp.Rational(literal.replace("_", ""))  # the decimal the user wrote, exactly
 
     def name(self, node: ast.Name) -> sp.Expr:
