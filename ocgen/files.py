@@ -33,20 +33,37 @@ def read_data_file(path: str | Path) -> dict:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise InputError(f"invalid TOML: {err}", source=source) from None
+        except RecursionError:
+            raise InputError("invalid TOML: nested too deeply", source=source) from None
     else:
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_NonFinite)
         except json.JSONDecodeError as err:
             raise InputError(
                 f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", source=source
             ) from None
-        except ValueError as err:
-            raise InputError(str(err), source=source) from None
+        except (ValueError, RecursionError) as err:
+            raise InputError(f"invalid JSON: {err}", source=source) from None
+        _reject_non_finite(data, source)
     if not isinstance(data, dict):
         raise InputError(f"expected a table/object at top level, found {type(data).__name__}",
                          source=source)
     return data
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"invalid JSON constant {name} (numbers must be finite)")
+class _NonFinite(str):
+    """Placeholder for JSON's NaN/Infinity/-Infinity, located and rejected after parsing."""
+
+
+def _reject_non_finite(data, source: str) -> None:
+    """InputError naming the key (e.g. ``A[1][0]``) of the first NaN or Infinity in ``data``."""
+    stack = [("", data)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, _NonFinite):
+            raise InputError(f"invalid JSON constant {value} (numbers must be finite)",
+                             source=source, key=key)
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((f"{key}[{i}]", v) for i, v in reversed(list(enumerate(value))))
