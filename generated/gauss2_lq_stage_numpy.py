@@ -89,7 +89,7 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, = y
     u_0_0, = u[0]
@@ -110,20 +110,21 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     r[:, 1] = Y_1_0*h + _t1
     lam_0_0, lam_1_0, = numpy.linalg.solve(M, r[..., numpy.newaxis])[..., 0].T
     _t2 = (1/4)*h
-    _t3 = (1/2)*h*p_0
-    _t4 = (1/2)*u_0_0
-    _t5 = (1/2)*u_1_0
+    _t3 = (1/2)*h
+    _t4 = _t3*p_0
     out_p_0 = lam_0_0 + lam_1_0 + p_0
+    out_g_0_0 = _t2*lam_0_0 + _t3*u_0_0 + _t4 + 0.53867513459481288*h*lam_1_0
+    out_g_1_0 = _t2*lam_1_0 + _t3*u_1_0 + _t4 - 0.038675134594812882*h*lam_0_0
+    if not full:
+        return (out_p_0,), None, (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), None, None
     out_P_0_0 = (1/2)*lam_0_0 + 1.0773502691896258*lam_1_0 + p_0
     out_P_1_0 = -0.077350269189625765*lam_0_0 + (1/2)*lam_1_0 + p_0
-    out_g_0_0 = _t2*lam_0_0 + _t3 + _t4*h + 0.53867513459481288*h*lam_1_0
-    out_g_1_0 = _t2*lam_1_0 + _t3 + _t5*h - 0.038675134594812882*h*lam_0_0
-    out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*((1/8)*Y_0_0 - 0.019337567297406441*Y_1_0 + (1/4)*u_0_0 - 0.038675134594812882*u_1_0) + lam_1_0*(0.26933756729740644*Y_0_0 + (1/8)*Y_1_0 + 0.53867513459481288*u_0_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + _t4 + _t5) + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
+    out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*((1/8)*Y_0_0 - 0.019337567297406441*Y_1_0 + (1/4)*u_0_0 - 0.038675134594812882*u_1_0) + lam_1_0*(0.26933756729740644*Y_0_0 + (1/8)*Y_1_0 + 0.53867513459481288*u_0_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + (1/2)*u_0_0 + (1/2)*u_1_0) + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
     out_g_t = 0 + zero
     return (out_p_0,), (out_P_0_0, out_P_1_0), (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), out_g_h, out_g_t
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, zero):
+def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, = y
     u_0_0, = u[0]
@@ -145,10 +146,12 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     P_0_0, P_1_0, = numpy.linalg.solve(M, r[..., numpy.newaxis])[..., 0].T
     _t2 = (1/2)*h
     out_p_0 = h*((1/4)*P_0_0 + (1/4)*P_1_0 + Y_0_0 + Y_1_0) + p_0
-    out_P_0_0 = P_0_0
-    out_P_1_0 = P_1_0
     out_g_0_0 = _t2*(P_0_0 + u_0_0)
     out_g_1_0 = _t2*(P_1_0 + u_1_0)
+    if not full:
+        return (out_p_0,), None, None, (out_g_0_0, out_g_1_0), None, None
+    out_P_0_0 = P_0_0
+    out_P_1_0 = P_1_0
     out_g_h = (1/2)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/2)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
     out_g_t = 0 + zero
     return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), out_g_h, out_g_t
@@ -214,12 +217,13 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
 
 
-def costate(theta, trajectory, h=None, params=None, form="multiplier"):
-    """Costates p (N+1, D, K) with p_n ~ p(t_n), stage costates (N, S, D, K) and gradients.
+def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
+    """Costates p (N+1, D, K) with p_n ~ p(t_n), dJ/dtheta (N, G, M) and dJ/dy0 (D, K).
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
-    form="partner" (all b_i != 0) uses the partner tableau. dJ/dh_m adds to dl_m/dh the
-    time shifts sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
+    form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
+    costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
+    sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
     """
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
     steps = {"multiplier": _costate_step_multiplier, "partner": _costate_step_partner}
@@ -231,33 +235,33 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier"):
     zero = numpy.zeros(members)
     controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
     flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
-    p_end = _terminal(y[n_steps], q)[1]
-    p = tuple(p_end)
-    costates, stage_costates, multipliers, gradients = [p], [], [], []
-    g_h, g_t = [], []
+    p = tuple(_terminal(y[n_steps], q)[1])
+    costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
         p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
-                                      controls[n], q, p, zero)
+                                      controls[n], q, p, zero, full)
         costates.append(p)
-        stage_costates.append(P)
         multipliers.append(lam)
         gradients.append(g_u)
+        stage_costates.append(P)
         g_h.append(dh)
         g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
-    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
-    g_h = numpy.array(g_h[::-1]).sum(axis=-1)
-    g_t = numpy.array(g_t[::-1]).sum(axis=-1)
-    later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
     p = numpy.array(costates[::-1])
-    result = {"p": p, "stage_costates": numpy.array(stage_costates[::-1]).reshape(shape),
-              "gradient": gradient, "gradient_h": g_h + later, "gradient_y0": p[0]}
+    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
+    if full:
+        g_h = numpy.array(g_h[::-1]).sum(axis=-1)
+        g_t = numpy.array(g_t[::-1]).sum(axis=-1)
+        later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
+        result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
+        result["gradient_h"] = g_h + later
     return result
 
 
 def objective_and_gradient(theta, h=None, y0=None, params=None, form="multiplier"):
     """J_h and dJ_h/dtheta (N, G, M): one forward and one costate sweep."""
     trajectory = forward(theta, h, y0, params)
-    return trajectory["objective"], costate(theta, trajectory, h, params, form)["gradient"]
+    return trajectory["objective"], costate(theta, trajectory, h, params, form, full=False)["gradient"]

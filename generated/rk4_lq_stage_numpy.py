@@ -67,7 +67,7 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, = y
     u_0_0, = u[0]
@@ -82,28 +82,27 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     lam_1_0 = (2/3)*Y_1_0*h + (1/4)*h*lam_2_0 + (1/6)*h*p_0
     lam_0_0 = (1/3)*Y_0_0*h + (1/4)*h*lam_1_0 + (1/12)*h*p_0
     _t0 = (1/2)*h
-    _t1 = h*p_0
-    _t2 = (1/6)*_t1
-    _t3 = (1/6)*u_0_0
-    _t4 = (1/3)*_t1
-    _t5 = (1/3)*u_1_0
-    _t6 = (1/3)*u_2_0
-    _t7 = (1/6)*u_3_0
+    _t1 = (1/6)*h
+    _t2 = _t1*p_0
+    _t3 = (1/3)*h
+    _t4 = _t3*p_0
     out_p_0 = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
+    out_g_0_0 = _t0*lam_1_0 + _t1*u_0_0 + _t2
+    out_g_1_0 = _t0*lam_2_0 + _t3*u_1_0 + _t4
+    out_g_2_0 = _t3*u_2_0 + _t4 + h*lam_3_0
+    out_g_3_0 = _t1*u_3_0 + _t2
+    if not full:
+        return (out_p_0,), None, (lam_0_0, lam_1_0, lam_2_0, lam_3_0), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), None, None
     out_P_0_0 = 3*lam_1_0 + p_0
     out_P_1_0 = (3/2)*lam_2_0 + p_0
     out_P_2_0 = 3*lam_3_0 + p_0
     out_P_3_0 = p_0
-    out_g_0_0 = _t0*lam_1_0 + _t2 + _t3*h
-    out_g_1_0 = _t0*lam_2_0 + _t4 + _t5*h
-    out_g_2_0 = _t4 + _t6*h + h*lam_3_0
-    out_g_3_0 = _t2 + _t7*h
-    out_g_h = (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + lam_1_0*((1/4)*Y_0_0 + (1/2)*u_0_0) + lam_2_0*((1/4)*Y_1_0 + (1/2)*u_1_0) + lam_3_0*((1/2)*Y_2_0 + u_2_0) + p_0*((1/12)*Y_0_0 + (1/6)*Y_1_0 + (1/6)*Y_2_0 + (1/12)*Y_3_0 + _t3 + _t5 + _t6 + _t7) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_g_h = (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + lam_1_0*((1/4)*Y_0_0 + (1/2)*u_0_0) + lam_2_0*((1/4)*Y_1_0 + (1/2)*u_1_0) + lam_3_0*((1/2)*Y_2_0 + u_2_0) + p_0*((1/12)*Y_0_0 + (1/6)*Y_1_0 + (1/6)*Y_2_0 + (1/12)*Y_3_0 + (1/6)*u_0_0 + (1/3)*u_1_0 + (1/3)*u_2_0 + (1/6)*u_3_0) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
     out_g_t = 0 + zero
     return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), (lam_0_0, lam_1_0, lam_2_0, lam_3_0), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, zero):
+def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, = y
     u_0_0, = u[0]
@@ -120,14 +119,16 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     _t0 = (1/6)*h
     _t1 = (1/3)*h
     out_p_0 = h*((1/12)*P_0_0 + (1/6)*P_1_0 + (1/6)*P_2_0 + (1/12)*P_3_0 + (1/3)*Y_0_0 + (2/3)*Y_1_0 + (2/3)*Y_2_0 + (1/3)*Y_3_0) + p_0
-    out_P_0_0 = P_0_0
-    out_P_1_0 = P_1_0
-    out_P_2_0 = P_2_0
-    out_P_3_0 = P_3_0
     out_g_0_0 = _t0*(P_0_0 + u_0_0)
     out_g_1_0 = _t1*(P_1_0 + u_1_0)
     out_g_2_0 = _t1*(P_2_0 + u_2_0)
     out_g_3_0 = _t0*(P_3_0 + u_3_0)
+    if not full:
+        return (out_p_0,), None, None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), None, None
+    out_P_0_0 = P_0_0
+    out_P_1_0 = P_1_0
+    out_P_2_0 = P_2_0
+    out_P_3_0 = P_3_0
     out_g_h = (1/6)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/3)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/3)*P_2_0*((1/2)*Y_2_0 + u_2_0) + (1/6)*P_3_0*((1/2)*Y_3_0 + u_3_0) + (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
     out_g_t = 0 + zero
     return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
@@ -193,12 +194,13 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
 
 
-def costate(theta, trajectory, h=None, params=None, form="multiplier"):
-    """Costates p (N+1, D, K) with p_n ~ p(t_n), stage costates (N, S, D, K) and gradients.
+def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
+    """Costates p (N+1, D, K) with p_n ~ p(t_n), dJ/dtheta (N, G, M) and dJ/dy0 (D, K).
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
-    form="partner" (all b_i != 0) uses the partner tableau. dJ/dh_m adds to dl_m/dh the
-    time shifts sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
+    form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
+    costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
+    sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
     """
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
     steps = {"multiplier": _costate_step_multiplier, "partner": _costate_step_partner}
@@ -210,33 +212,33 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier"):
     zero = numpy.zeros(members)
     controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
     flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
-    p_end = _terminal(y[n_steps], q)[1]
-    p = tuple(p_end)
-    costates, stage_costates, multipliers, gradients = [p], [], [], []
-    g_h, g_t = [], []
+    p = tuple(_terminal(y[n_steps], q)[1])
+    costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
         p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
-                                      controls[n], q, p, zero)
+                                      controls[n], q, p, zero, full)
         costates.append(p)
-        stage_costates.append(P)
         multipliers.append(lam)
         gradients.append(g_u)
+        stage_costates.append(P)
         g_h.append(dh)
         g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
-    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
-    g_h = numpy.array(g_h[::-1]).sum(axis=-1)
-    g_t = numpy.array(g_t[::-1]).sum(axis=-1)
-    later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
     p = numpy.array(costates[::-1])
-    result = {"p": p, "stage_costates": numpy.array(stage_costates[::-1]).reshape(shape),
-              "gradient": gradient, "gradient_h": g_h + later, "gradient_y0": p[0]}
+    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
+    if full:
+        g_h = numpy.array(g_h[::-1]).sum(axis=-1)
+        g_t = numpy.array(g_t[::-1]).sum(axis=-1)
+        later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
+        result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
+        result["gradient_h"] = g_h + later
     return result
 
 
 def objective_and_gradient(theta, h=None, y0=None, params=None, form="multiplier"):
     """J_h and dJ_h/dtheta (N, G, M): one forward and one costate sweep."""
     trajectory = forward(theta, h, y0, params)
-    return trajectory["objective"], costate(theta, trajectory, h, params, form)["gradient"]
+    return trajectory["objective"], costate(theta, trajectory, h, params, form, full=False)["gradient"]

@@ -80,7 +80,7 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, y_1, = y
     u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
@@ -130,50 +130,53 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     lam_0_0 = _t22*_t24 + _t22*_t29 + _t26*_t27 + _t26*_t30
     lam_0_1 = _t24*_t31 + _t27*_t32 + _t29*_t31 + _t30*_t32
     _t33 = (1/80)*h
-    _t34 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
-    _t35 = _t34**2
-    _t36 = 1 - _t35
-    _t37 = _t36*h*lam_3_0
-    _t38 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
-    _t39 = _t38**2
-    _t40 = 1 - _t39
-    _t41 = (1/2)*lam_1_0
-    _t42 = _t40*_t41*h
-    _t43 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
-    _t44 = _t43**2
-    _t45 = 1 - _t44
-    _t46 = (1/2)*lam_2_0
-    _t47 = _t45*_t46*h
-    _t48 = (1/6)*_t40
-    _t49 = (1/3)*_t45
-    _t50 = (1/3)*_t36
-    _t51 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
-    _t52 = _t51**2
-    _t53 = 1/6 - 1/6*_t52
-    _t54 = h*p_0
-    _t55 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
-    _t56 = _t55**2
+    _t34 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2
+    _t35 = 1 - _t34
+    _t36 = _t35*h*lam_3_0
+    _t37 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2
+    _t38 = 1 - _t37
+    _t39 = (1/2)*h
+    _t40 = _t38*_t39*lam_1_0
+    _t41 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2
+    _t42 = 1 - _t41
+    _t43 = _t39*_t42*lam_2_0
+    _t44 = (1/6)*_t38
+    _t45 = (1/3)*_t42
+    _t46 = (1/3)*_t35
+    _t47 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2
+    _t48 = 1/6 - 1/6*_t47
+    _t49 = h*p_0
+    _t50 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2
+    _t51 = 1 - _t50
+    _t52 = _t51*h*lam_3_1
+    _t53 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2
+    _t54 = 1 - _t53
+    _t55 = _t39*_t54*lam_1_1
+    _t56 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2
     _t57 = 1 - _t56
-    _t58 = _t57*h*lam_3_1
-    _t59 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
-    _t60 = _t59**2
-    _t61 = 1 - _t60
-    _t62 = (1/2)*lam_1_1
-    _t63 = _t61*_t62*h
-    _t64 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
-    _t65 = _t64**2
-    _t66 = 1 - _t65
-    _t67 = (1/2)*lam_2_1
-    _t68 = _t66*_t67*h
-    _t69 = (1/6)*_t61
-    _t70 = (1/3)*_t66
-    _t71 = (1/3)*_t57
-    _t72 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
-    _t73 = _t72**2
-    _t74 = 1/6 - 1/6*_t73
-    _t75 = h*p_1
+    _t58 = _t39*_t57*lam_2_1
+    _t59 = (1/6)*_t54
+    _t60 = (1/3)*_t57
+    _t61 = (1/3)*_t51
+    _t62 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2
+    _t63 = 1/6 - 1/6*_t62
+    _t64 = h*p_1
     out_p_0 = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
     out_p_1 = lam_0_1 + lam_1_1 + lam_2_1 + lam_3_1 + p_1
+    out_g_0_0 = Y_0_0*_t40 + Y_1_0*_t43 + Y_2_0*_t36 + _t33*u_0_0 + _t49*(Y_0_0*_t44 + Y_1_0*_t45 + Y_2_0*_t46 + Y_3_0*_t48)
+    out_g_0_1 = Y_0_1*_t40 + Y_1_1*_t43 + Y_2_1*_t36 + _t33*u_0_1 + _t49*(Y_0_1*_t44 + Y_1_1*_t45 + Y_2_1*_t46 + Y_3_1*_t48)
+    out_g_0_2 = Y_0_0*_t55 + Y_1_0*_t58 + Y_2_0*_t52 + _t33*u_0_2 + _t64*(Y_0_0*_t59 + Y_1_0*_t60 + Y_2_0*_t61 + Y_3_0*_t63)
+    out_g_0_3 = Y_0_1*_t55 + Y_1_1*_t58 + Y_2_1*_t52 + _t33*u_0_3 + _t64*(Y_0_1*_t59 + Y_1_1*_t60 + Y_2_1*_t61 + Y_3_1*_t63)
+    out_g_0_4 = _t33*u_0_4 + _t36 + _t40 + _t43 + _t49*(-1/3*_t34 - 1/6*_t37 - 1/3*_t41 - 1/6*_t47 + 1)
+    out_g_0_5 = _t33*u_0_5 + _t52 + _t55 + _t58 + _t64*(-1/3*_t50 - 1/6*_t53 - 1/3*_t56 - 1/6*_t62 + 1)
+    if not full:
+        return (out_p_0, out_p_1), None, (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), None, None
+    _t65 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
+    _t66 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
+    _t67 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
+    _t68 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
+    _t69 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
+    _t70 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
     out_P_0_0 = 3*lam_1_0 + p_0
     out_P_0_1 = 3*lam_1_1 + p_1
     out_P_1_0 = (3/2)*lam_2_0 + p_0
@@ -182,18 +185,12 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     out_P_2_1 = 3*lam_3_1 + p_1
     out_P_3_0 = p_0
     out_P_3_1 = p_1
-    out_g_0_0 = Y_0_0*_t42 + Y_1_0*_t47 + Y_2_0*_t37 + _t33*u_0_0 + _t54*(Y_0_0*_t48 + Y_1_0*_t49 + Y_2_0*_t50 + Y_3_0*_t53)
-    out_g_0_1 = Y_0_1*_t42 + Y_1_1*_t47 + Y_2_1*_t37 + _t33*u_0_1 + _t54*(Y_0_1*_t48 + Y_1_1*_t49 + Y_2_1*_t50 + Y_3_1*_t53)
-    out_g_0_2 = Y_0_0*_t63 + Y_1_0*_t68 + Y_2_0*_t58 + _t33*u_0_2 + _t75*(Y_0_0*_t69 + Y_1_0*_t70 + Y_2_0*_t71 + Y_3_0*_t74)
-    out_g_0_3 = Y_0_1*_t63 + Y_1_1*_t68 + Y_2_1*_t58 + _t33*u_0_3 + _t75*(Y_0_1*_t69 + Y_1_1*_t70 + Y_2_1*_t71 + Y_3_1*_t74)
-    out_g_0_4 = _t33*u_0_4 + _t37 + _t42 + _t47 + _t54*(-1/3*_t35 - 1/6*_t39 - 1/3*_t44 - 1/6*_t52 + 1)
-    out_g_0_5 = _t33*u_0_5 + _t58 + _t63 + _t68 + _t75*(-1/3*_t56 - 1/6*_t60 - 1/3*_t65 - 1/6*_t73 + 1)
-    out_g_h = _t34*lam_3_0 + _t38*_t41 + _t43*_t46 + _t55*lam_3_1 + _t59*_t62 + _t64*_t67 + p_0*((1/3)*_t34 + (1/6)*_t38 + (1/3)*_t43 + (1/6)*_t51) + p_1*((1/3)*_t55 + (1/6)*_t59 + (1/3)*_t64 + (1/6)*_t72) + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
+    out_g_h = _t65*lam_3_0 + _t66*lam_3_1 + (1/2)*_t67*lam_1_0 + (1/2)*_t68*lam_1_1 + (1/2)*_t69*lam_2_0 + (1/2)*_t70*lam_2_1 + p_0*((1/3)*_t65 + (1/6)*_t67 + (1/3)*_t69 + (1/6)*numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)) + p_1*((1/3)*_t66 + (1/6)*_t68 + (1/3)*_t70 + (1/6)*numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)) + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
     out_g_t = 0 + zero
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), out_g_h, out_g_t
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, zero):
+def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, y_1, = y
     u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
@@ -215,40 +212,40 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     _t5 = P_1_1*(1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2)
     P_0_0 = h*(_t4*u_0_0 + _t5*u_0_2) + p_0
     P_0_1 = h*(_t4*u_0_1 + _t5*u_0_3) + p_1
-    _t6 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
-    _t7 = P_0_0*(1 - _t6**2)
-    _t8 = (1/6)*u_0_0
-    _t9 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
-    _t10 = P_0_1*(1 - _t9**2)
-    _t11 = (1/6)*u_0_2
-    _t12 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
-    _t13 = P_1_0*(1 - _t12**2)
-    _t14 = (1/3)*u_0_0
-    _t15 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
-    _t16 = P_1_1*(1 - _t15**2)
-    _t17 = (1/3)*u_0_2
-    _t18 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
-    _t19 = P_2_0*(1 - _t18**2)
-    _t20 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
-    _t21 = P_2_1*(1 - _t20**2)
-    _t22 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)
-    _t23 = P_3_0*(1 - _t22**2)
-    _t24 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)
-    _t25 = P_3_1*(1 - _t24**2)
-    _t26 = (1/6)*u_0_1
-    _t27 = (1/6)*u_0_3
-    _t28 = (1/3)*u_0_1
-    _t29 = (1/3)*u_0_3
-    _t30 = (1/80)*u_0_0
-    _t31 = (1/6)*h
-    _t32 = (1/3)*h
-    _t33 = (1/80)*u_0_1
-    _t34 = (1/80)*u_0_2
-    _t35 = (1/80)*u_0_3
-    _t36 = (1/80)*u_0_4
-    _t37 = (1/80)*u_0_5
-    out_p_0 = h*(_t10*_t11 + _t11*_t25 + _t13*_t14 + _t14*_t19 + _t16*_t17 + _t17*_t21 + _t23*_t8 + _t7*_t8) + p_0
-    out_p_1 = h*(_t10*_t27 + _t13*_t28 + _t16*_t29 + _t19*_t28 + _t21*_t29 + _t23*_t26 + _t25*_t27 + _t26*_t7) + p_1
+    _t6 = P_0_0*(1 - numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2)
+    _t7 = (1/6)*u_0_0
+    _t8 = P_0_1*(1 - numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2)
+    _t9 = (1/6)*u_0_2
+    _t10 = P_1_0*(1 - numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2)
+    _t11 = (1/3)*u_0_0
+    _t12 = P_1_1*(1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2)
+    _t13 = (1/3)*u_0_2
+    _t14 = P_2_0*(1 - numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2)
+    _t15 = P_2_1*(1 - numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2)
+    _t16 = P_3_0*(1 - numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2)
+    _t17 = P_3_1*(1 - numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2)
+    _t18 = (1/6)*u_0_1
+    _t19 = (1/6)*u_0_3
+    _t20 = (1/3)*u_0_1
+    _t21 = (1/3)*u_0_3
+    _t22 = (1/80)*u_0_0
+    _t23 = (1/6)*h
+    _t24 = (1/3)*h
+    _t25 = (1/80)*u_0_1
+    _t26 = (1/80)*u_0_2
+    _t27 = (1/80)*u_0_3
+    _t28 = (1/80)*u_0_4
+    _t29 = (1/80)*u_0_5
+    out_p_0 = h*(_t10*_t11 + _t11*_t14 + _t12*_t13 + _t13*_t15 + _t16*_t7 + _t17*_t9 + _t6*_t7 + _t8*_t9) + p_0
+    out_p_1 = h*(_t10*_t20 + _t12*_t21 + _t14*_t20 + _t15*_t21 + _t16*_t18 + _t17*_t19 + _t18*_t6 + _t19*_t8) + p_1
+    out_g_0_0 = _t23*(Y_0_0*_t6 + _t22) + _t23*(Y_3_0*_t16 + _t22) + _t24*(Y_1_0*_t10 + _t22) + _t24*(Y_2_0*_t14 + _t22)
+    out_g_0_1 = _t23*(Y_0_1*_t6 + _t25) + _t23*(Y_3_1*_t16 + _t25) + _t24*(Y_1_1*_t10 + _t25) + _t24*(Y_2_1*_t14 + _t25)
+    out_g_0_2 = _t23*(Y_0_0*_t8 + _t26) + _t23*(Y_3_0*_t17 + _t26) + _t24*(Y_1_0*_t12 + _t26) + _t24*(Y_2_0*_t15 + _t26)
+    out_g_0_3 = _t23*(Y_0_1*_t8 + _t27) + _t23*(Y_3_1*_t17 + _t27) + _t24*(Y_1_1*_t12 + _t27) + _t24*(Y_2_1*_t15 + _t27)
+    out_g_0_4 = _t23*(_t16 + _t28) + _t23*(_t28 + _t6) + _t24*(_t10 + _t28) + _t24*(_t14 + _t28)
+    out_g_0_5 = _t23*(_t17 + _t29) + _t23*(_t29 + _t8) + _t24*(_t12 + _t29) + _t24*(_t15 + _t29)
+    if not full:
+        return (out_p_0, out_p_1), None, None, (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), None, None
     out_P_0_0 = P_0_0
     out_P_0_1 = P_0_1
     out_P_1_0 = P_1_0
@@ -257,13 +254,7 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     out_P_2_1 = P_2_1
     out_P_3_0 = P_3_0
     out_P_3_1 = P_3_1
-    out_g_0_0 = _t31*(Y_0_0*_t7 + _t30) + _t31*(Y_3_0*_t23 + _t30) + _t32*(Y_1_0*_t13 + _t30) + _t32*(Y_2_0*_t19 + _t30)
-    out_g_0_1 = _t31*(Y_0_1*_t7 + _t33) + _t31*(Y_3_1*_t23 + _t33) + _t32*(Y_1_1*_t13 + _t33) + _t32*(Y_2_1*_t19 + _t33)
-    out_g_0_2 = _t31*(Y_0_0*_t10 + _t34) + _t31*(Y_3_0*_t25 + _t34) + _t32*(Y_1_0*_t16 + _t34) + _t32*(Y_2_0*_t21 + _t34)
-    out_g_0_3 = _t31*(Y_0_1*_t10 + _t35) + _t31*(Y_3_1*_t25 + _t35) + _t32*(Y_1_1*_t16 + _t35) + _t32*(Y_2_1*_t21 + _t35)
-    out_g_0_4 = _t31*(_t23 + _t36) + _t31*(_t36 + _t7) + _t32*(_t13 + _t36) + _t32*(_t19 + _t36)
-    out_g_0_5 = _t31*(_t10 + _t37) + _t31*(_t25 + _t37) + _t32*(_t16 + _t37) + _t32*(_t21 + _t37)
-    out_g_h = (1/6)*P_0_0*_t6 + (1/6)*P_0_1*_t9 + (1/3)*P_1_0*_t12 + (1/3)*P_1_1*_t15 + (1/3)*P_2_0*_t18 + (1/3)*P_2_1*_t20 + (1/6)*P_3_0*_t22 + (1/6)*P_3_1*_t24 + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
+    out_g_h = (1/6)*P_0_0*numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4) + (1/6)*P_0_1*numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5) + (1/3)*P_1_0*numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4) + (1/3)*P_1_1*numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5) + (1/3)*P_2_0*numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4) + (1/3)*P_2_1*numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5) + (1/6)*P_3_0*numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4) + (1/6)*P_3_1*numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5) + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
     out_g_t = 0 + zero
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), None, (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), out_g_h, out_g_t
 
@@ -317,12 +308,13 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
 
 
-def costate(theta, trajectory, h=None, params=None, form="multiplier"):
-    """Costates p (N+1, D, K) with p_n ~ p(t_n), stage costates (N, S, D, K) and gradients.
+def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
+    """Costates p (N+1, D, K) with p_n ~ p(t_n), dJ/dtheta (N, G, M) and dJ/dy0 (D, K).
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
-    form="partner" (all b_i != 0) uses the partner tableau. dJ/dh_m adds to dl_m/dh the
-    time shifts sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
+    form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
+    costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
+    sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
     """
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
     steps = {"multiplier": _costate_step_multiplier, "partner": _costate_step_partner}
@@ -334,33 +326,33 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier"):
     zero = numpy.zeros(members)
     controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
     flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
-    p_end = _terminal(y[n_steps], q)[1]
-    p = tuple(p_end)
-    costates, stage_costates, multipliers, gradients = [p], [], [], []
-    g_h, g_t = [], []
+    p = tuple(_terminal(y[n_steps], q)[1])
+    costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
         p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
-                                      controls[n], q, p, zero)
+                                      controls[n], q, p, zero, full)
         costates.append(p)
-        stage_costates.append(P)
         multipliers.append(lam)
         gradients.append(g_u)
+        stage_costates.append(P)
         g_h.append(dh)
         g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
-    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
-    g_h = numpy.array(g_h[::-1]).sum(axis=-1)
-    g_t = numpy.array(g_t[::-1]).sum(axis=-1)
-    later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
     p = numpy.array(costates[::-1])
-    result = {"p": p, "stage_costates": numpy.array(stage_costates[::-1]).reshape(shape),
-              "gradient": gradient, "gradient_h": g_h + later, "gradient_y0": p[0]}
+    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
+    if full:
+        g_h = numpy.array(g_h[::-1]).sum(axis=-1)
+        g_t = numpy.array(g_t[::-1]).sum(axis=-1)
+        later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
+        result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
+        result["gradient_h"] = g_h + later
     return result
 
 
 def objective_and_gradient(theta, h=None, y0=None, params=None, form="multiplier"):
     """J_h and dJ_h/dtheta (N, G, M): one forward and one costate sweep."""
     trajectory = forward(theta, h, y0, params)
-    return trajectory["objective"], costate(theta, trajectory, h, params, form)["gradient"]
+    return trajectory["objective"], costate(theta, trajectory, h, params, form, full=False)["gradient"]

@@ -80,7 +80,7 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, y_1, = y
     u_0_0, = u[0]
@@ -116,27 +116,30 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     lam_0_0 = Y_0_0*_t12 + _t14*(-_t13 - 1/2) + _t15*(-1/3*_t13 - 1/6)
     lam_0_1 = Y_0_1*_t12 + _t12*p_0 + _t14*(1/2 - 1/2*_t16) + _t15*(1/6 - 1/6*_t16) + (1/2)*h*lam_1_0
     _t17 = (1/2)*h
-    _t18 = h*p_1
-    _t19 = (1/6)*_t18
-    _t20 = (1/6)*u_0_0
-    _t21 = (1/3)*_t18
-    _t22 = (1/3)*u_1_0
-    _t23 = (1/3)*u_2_0
-    _t24 = (1/6)*u_3_0
-    _t25 = (1/2)*Y_0_1
-    _t26 = (1/2)*Y_1_1
-    _t27 = Y_0_0**2
-    _t28 = Y_1_0**2
-    _t29 = Y_2_0**2
-    _t30 = Y_3_0**2
-    _t31 = (1/6)*Y_0_1
-    _t32 = (1/3)*Y_1_1
-    _t33 = (1/6)*Y_3_1
-    _t34 = Y_2_1*(1 - _t29)
-    _t35 = 1 - _t27
-    _t36 = 1 - _t28
+    _t18 = (1/6)*h
+    _t19 = _t18*p_1
+    _t20 = (1/3)*h
+    _t21 = _t20*p_1
     out_p_0 = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
     out_p_1 = lam_0_1 + lam_1_1 + lam_2_1 + lam_3_1 + p_1
+    out_g_0_0 = _t17*lam_1_1 + _t18*u_0_0 + _t19
+    out_g_1_0 = _t17*lam_2_1 + _t20*u_1_0 + _t21
+    out_g_2_0 = _t20*u_2_0 + _t21 + h*lam_3_1
+    out_g_3_0 = _t18*u_3_0 + _t19
+    if not full:
+        return (out_p_0, out_p_1), None, (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), None, None
+    _t22 = (1/2)*Y_0_1
+    _t23 = (1/2)*Y_1_1
+    _t24 = Y_0_0**2
+    _t25 = Y_1_0**2
+    _t26 = Y_2_0**2
+    _t27 = Y_3_0**2
+    _t28 = (1/6)*Y_0_1
+    _t29 = (1/3)*Y_1_1
+    _t30 = (1/6)*Y_3_1
+    _t31 = Y_2_1*(1 - _t26)
+    _t32 = 1 - _t24
+    _t33 = 1 - _t25
     out_P_0_0 = 3*lam_1_0 + p_0
     out_P_0_1 = 3*lam_1_1 + p_1
     out_P_1_0 = (3/2)*lam_2_0 + p_0
@@ -145,16 +148,12 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero):
     out_P_2_1 = 3*lam_3_1 + p_1
     out_P_3_0 = p_0
     out_P_3_1 = p_1
-    out_g_0_0 = _t17*lam_1_1 + _t19 + _t20*h
-    out_g_1_0 = _t17*lam_2_1 + _t21 + _t22*h
-    out_g_2_0 = _t21 + _t23*h + h*lam_3_1
-    out_g_3_0 = _t19 + _t24*h
-    out_g_h = (1/12)*Y_0_1**2 + (1/6)*Y_1_1**2 + (1/6)*Y_2_1**2 + Y_2_1*lam_3_0 + (1/12)*Y_3_1**2 + _t25*lam_1_0 + _t26*lam_2_0 + (1/12)*_t27 + (1/6)*_t28 + (1/6)*_t29 + (1/12)*_t30 + lam_1_1*(-1/2*Y_0_0 + _t25*_t35 + (1/2)*u_0_0) + lam_2_1*(-1/2*Y_1_0 + _t26*_t36 + (1/2)*u_1_0) + lam_3_1*(-Y_2_0 + _t34 + u_2_0) + p_0*((1/3)*Y_2_1 + _t31 + _t32 + _t33) + p_1*(-1/6*Y_0_0 - 1/3*Y_1_0 - 1/3*Y_2_0 - 1/6*Y_3_0 + _t20 + _t22 + _t23 + _t24 + _t31*_t35 + _t32*_t36 + _t33*(1 - _t30) + (1/3)*_t34) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_g_h = (1/12)*Y_0_1**2 + (1/6)*Y_1_1**2 + (1/6)*Y_2_1**2 + Y_2_1*lam_3_0 + (1/12)*Y_3_1**2 + _t22*lam_1_0 + _t23*lam_2_0 + (1/12)*_t24 + (1/6)*_t25 + (1/6)*_t26 + (1/12)*_t27 + lam_1_1*(-1/2*Y_0_0 + _t22*_t32 + (1/2)*u_0_0) + lam_2_1*(-1/2*Y_1_0 + _t23*_t33 + (1/2)*u_1_0) + lam_3_1*(-Y_2_0 + _t31 + u_2_0) + p_0*((1/3)*Y_2_1 + _t28 + _t29 + _t30) + p_1*(-1/6*Y_0_0 - 1/3*Y_1_0 - 1/3*Y_2_0 - 1/6*Y_3_0 + _t28*_t32 + _t29*_t33 + _t30*(1 - _t27) + (1/3)*_t31 + (1/6)*u_0_0 + (1/3)*u_1_0 + (1/3)*u_2_0 + (1/6)*u_3_0) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
     out_g_t = 0 + zero
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, zero):
+def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, y_1, = y
     u_0_0, = u[0]
@@ -178,22 +177,20 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     _t3 = (1/3)*P_1_1
     _t4 = (1/3)*P_2_1
     _t5 = (1/6)*P_3_1
-    _t6 = (1/6)*P_0_0
-    _t7 = (1/3)*P_1_0
-    _t8 = (1/3)*P_2_0
-    _t9 = (1/6)*P_3_0
-    _t10 = Y_0_0**2
-    _t11 = 1 - _t10
-    _t12 = Y_1_0**2
-    _t13 = 1 - _t12
-    _t14 = Y_2_0**2
-    _t15 = 1 - _t14
-    _t16 = Y_3_0**2
-    _t17 = 1 - _t16
-    _t18 = (1/6)*h
-    _t19 = (1/3)*h
+    _t6 = (1/6)*h
+    _t7 = (1/3)*h
     out_p_0 = h*((1/6)*Y_0_0 + (1/3)*Y_1_0 + (1/3)*Y_2_0 + (1/6)*Y_3_0 + _t2*(-2*Y_0_0*Y_0_1 - 1) + _t3*(-2*Y_1_0*Y_1_1 - 1) + _t4*(-2*Y_2_0*Y_2_1 - 1) + _t5*(-2*Y_3_0*Y_3_1 - 1)) + p_0
-    out_p_1 = h*((1/6)*Y_0_1 + (1/3)*Y_1_1 + (1/3)*Y_2_1 + (1/6)*Y_3_1 + _t11*_t2 + _t13*_t3 + _t15*_t4 + _t17*_t5 + _t6 + _t7 + _t8 + _t9) + p_1
+    out_p_1 = h*((1/6)*P_0_0 + (1/3)*P_1_0 + (1/3)*P_2_0 + (1/6)*P_3_0 + (1/6)*Y_0_1 + (1/3)*Y_1_1 + (1/3)*Y_2_1 + (1/6)*Y_3_1 + _t2*(1 - Y_0_0**2) + _t3*(1 - Y_1_0**2) + _t4*(1 - Y_2_0**2) + _t5*(1 - Y_3_0**2)) + p_1
+    out_g_0_0 = _t6*(P_0_1 + u_0_0)
+    out_g_1_0 = _t7*(P_1_1 + u_1_0)
+    out_g_2_0 = _t7*(P_2_1 + u_2_0)
+    out_g_3_0 = _t6*(P_3_1 + u_3_0)
+    if not full:
+        return (out_p_0, out_p_1), None, None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), None, None
+    _t8 = Y_0_0**2
+    _t9 = Y_1_0**2
+    _t10 = Y_2_0**2
+    _t11 = Y_3_0**2
     out_P_0_0 = P_0_0
     out_P_0_1 = P_0_1
     out_P_1_0 = P_1_0
@@ -202,11 +199,7 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero):
     out_P_2_1 = P_2_1
     out_P_3_0 = P_3_0
     out_P_3_1 = P_3_1
-    out_g_0_0 = _t18*(P_0_1 + u_0_0)
-    out_g_1_0 = _t19*(P_1_1 + u_1_0)
-    out_g_2_0 = _t19*(P_2_1 + u_2_0)
-    out_g_3_0 = _t18*(P_3_1 + u_3_0)
-    out_g_h = (1/12)*Y_0_1**2 + Y_0_1*_t6 + (1/6)*Y_1_1**2 + Y_1_1*_t7 + (1/6)*Y_2_1**2 + Y_2_1*_t8 + (1/12)*Y_3_1**2 + Y_3_1*_t9 + (1/12)*_t10 + (1/6)*_t12 + (1/6)*_t14 + (1/12)*_t16 + _t2*(-Y_0_0 + Y_0_1*_t11 + u_0_0) + _t3*(-Y_1_0 + Y_1_1*_t13 + u_1_0) + _t4*(-Y_2_0 + Y_2_1*_t15 + u_2_0) + _t5*(-Y_3_0 + Y_3_1*_t17 + u_3_0) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_g_h = (1/6)*P_0_0*Y_0_1 + (1/6)*P_0_1*(-Y_0_0 + Y_0_1*(1 - _t8) + u_0_0) + (1/3)*P_1_0*Y_1_1 + (1/3)*P_1_1*(-Y_1_0 + Y_1_1*(1 - _t9) + u_1_0) + (1/3)*P_2_0*Y_2_1 + (1/3)*P_2_1*(-Y_2_0 + Y_2_1*(1 - _t10) + u_2_0) + (1/6)*P_3_0*Y_3_1 + (1/6)*P_3_1*(-Y_3_0 + Y_3_1*(1 - _t11) + u_3_0) + (1/12)*Y_0_1**2 + (1/6)*Y_1_1**2 + (1/6)*Y_2_1**2 + (1/12)*Y_3_1**2 + (1/6)*_t10 + (1/12)*_t11 + (1/12)*_t8 + (1/6)*_t9 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
     out_g_t = 0 + zero
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
 
@@ -273,12 +266,13 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
 
 
-def costate(theta, trajectory, h=None, params=None, form="multiplier"):
-    """Costates p (N+1, D, K) with p_n ~ p(t_n), stage costates (N, S, D, K) and gradients.
+def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
+    """Costates p (N+1, D, K) with p_n ~ p(t_n), dJ/dtheta (N, G, M) and dJ/dy0 (D, K).
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
-    form="partner" (all b_i != 0) uses the partner tableau. dJ/dh_m adds to dl_m/dh the
-    time shifts sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
+    form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
+    costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
+    sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
     """
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
     steps = {"multiplier": _costate_step_multiplier, "partner": _costate_step_partner}
@@ -290,33 +284,33 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier"):
     zero = numpy.zeros(members)
     controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
     flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
-    p_end = _terminal(y[n_steps], q)[1]
-    p = tuple(p_end)
-    costates, stage_costates, multipliers, gradients = [p], [], [], []
-    g_h, g_t = [], []
+    p = tuple(_terminal(y[n_steps], q)[1])
+    costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
         p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
-                                      controls[n], q, p, zero)
+                                      controls[n], q, p, zero, full)
         costates.append(p)
-        stage_costates.append(P)
         multipliers.append(lam)
         gradients.append(g_u)
+        stage_costates.append(P)
         g_h.append(dh)
         g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
-    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
-    g_h = numpy.array(g_h[::-1]).sum(axis=-1)
-    g_t = numpy.array(g_t[::-1]).sum(axis=-1)
-    later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
     p = numpy.array(costates[::-1])
-    result = {"p": p, "stage_costates": numpy.array(stage_costates[::-1]).reshape(shape),
-              "gradient": gradient, "gradient_h": g_h + later, "gradient_y0": p[0]}
+    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
+    if full:
+        g_h = numpy.array(g_h[::-1]).sum(axis=-1)
+        g_t = numpy.array(g_t[::-1]).sum(axis=-1)
+        later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
+        result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
+        result["gradient_h"] = g_h + later
     return result
 
 
 def objective_and_gradient(theta, h=None, y0=None, params=None, form="multiplier"):
     """J_h and dJ_h/dtheta (N, G, M): one forward and one costate sweep."""
     trajectory = forward(theta, h, y0, params)
-    return trajectory["objective"], costate(theta, trajectory, h, params, form)["gradient"]
+    return trajectory["objective"], costate(theta, trajectory, h, params, form, full=False)["gradient"]

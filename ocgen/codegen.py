@@ -113,25 +113,25 @@ def _tuple(names) -> str:
 
 
 def _costate_step(step: CostateStep, emit: Emitter, members: set, multipliers) -> dict:
+    """Lines of one backward step: the stage unknowns, then p_n and ∂J_h/∂u (``core``), then
+    the stage costates and the step-size terms (``extras``, skipped when only ∂J_h/∂u is
+    wanted)."""
     emit.reset()
     linear = _linear(step.stages, emit, members)
-    d = len(step.previous_costate)
-    s = len(step.stage_costates)
+    d, s = len(step.previous_costate), len(step.stage_costates)
     G, m = len(step.control_gradient), len(step.control_gradient[0])
-    outputs = {
-        "p": [f"out_p_{k}" for k in range(d)],
-        "P": [f"out_P_{i}_{k}" for i in range(s) for k in range(d)],
-        "g_u": [f"out_g_{g}_{l}" for g in range(G) for l in range(m)],
-    }
-    exprs = (list(step.previous_costate)
-             + [e for row in step.stage_costates for e in row]
-             + [e for row in step.control_gradient for e in row]
-             + [step.step_gradient, step.time_gradient])
-    targets = outputs["p"] + outputs["P"] + outputs["g_u"] + ["out_g_h", "out_g_t"]
+    p = [f"out_p_{k}" for k in range(d)]
+    P = [f"out_P_{i}_{k}" for i in range(s) for k in range(d)]
+    g_u = [f"out_g_{g}_{l}" for g in range(G) for l in range(m)]
+    core = emit.block(p + g_u, list(step.previous_costate)
+                      + [e for row in step.control_gradient for e in row], members)
+    extras = emit.block(P + ["out_g_h", "out_g_t"],
+                        [e for row in step.stage_costates for e in row]
+                        + [step.step_gradient, step.time_gradient], members)
     lam = _tuple([str(x) for row in multipliers for x in row]) if multipliers else "None"
-    returns = ", ".join([_tuple(outputs["p"]), _tuple(outputs["P"]), lam, _tuple(outputs["g_u"]),
-                         "out_g_h", "out_g_t"])
-    return {"linear": linear, "post": emit.block(targets, exprs, members), "returns": returns}
+    return {"linear": linear, "core": core, "extras": extras,
+            "returns_core": f"{_tuple(p)}, None, {lam}, {_tuple(g_u)}, None, None",
+            "returns": f"{_tuple(p)}, {_tuple(P)}, {lam}, {_tuple(g_u)}, out_g_h, out_g_t"}
 
 
 def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
