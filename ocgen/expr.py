@@ -33,6 +33,8 @@ MAX_DEPTH = 200
 """Deepest nesting of the syntax tree (deeper input would exhaust Python's recursion)."""
 MAX_DIGITS = 4000
 """Most decimal digits of an exact intermediate number (and of a literal's ``e`` exponent)."""
+MAX_ROOT_DIGITS = 100
+"""Most digits of a number under a root or inside a function (SymPy factors them: slow)."""
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -106,6 +108,13 @@ def _digits(value: sp.Rational) -> int:
     return max(abs(value.p).bit_length(), value.q.bit_length()) * 3 // 10 + 1
 
 
+def _largest_digits(value: sp.Expr) -> int:
+    return max((_digits(r) for r in value.atoms(sp.Rational)), default=0)
+
+
+_NOT_FINITE = (sp.nan, sp.zoo, sp.oo, -sp.oo)
+
+
 class _Builder:
     def __init__(self, text, symbols, functions, key):
         self.text, self.symbols, self.functions, self.key = text, symbols, functions, key
@@ -136,6 +145,9 @@ class _Builder:
             if (base.is_Rational and exponent.is_number
                     and _digits(base) * abs(exponent) > MAX_DIGITS):
                 raise self.fail(node, f"number with more than {MAX_DIGITS} digits")
+            if (exponent.is_number and not exponent.is_Integer
+                    and _largest_digits(base) > MAX_ROOT_DIGITS):
+                raise self.fail(node, f"root of a number with more than {MAX_ROOT_DIGITS} digits")
             power = base**exponent
             if any(p.exp.is_number and abs(p.exp) > MAX_EXPONENT for p in power.atoms(sp.Pow)):
                 raise self.fail(node, f"exponent larger than {MAX_EXPONENT}")  # (2*x**a)**b
@@ -176,4 +188,10 @@ class _Builder:
             raise self.fail(node, f"unknown function {shown!r} (allowed: {allowed})")
         if node.keywords or len(node.args) != 1:
             raise self.fail(node, f"{name}() takes exactly one argument")
-        return self.functions[name](self.build(node.args[0]))
+        argument = self.build(node.args[0])
+        if _largest_digits(argument) > MAX_ROOT_DIGITS:
+            raise self.fail(node, f"{name}() of a number with more than {MAX_ROOT_DIGITS} digits")
+        value = self.functions[name](argument)
+        if value.has(*_NOT_FINITE):
+            raise self.fail(node, f"{name}() is not finite here ({value})")
+        return value
