@@ -14,6 +14,7 @@ This replaces ``sympify``/``eval``, which would execute arbitrary code from a fi
 from __future__ import annotations
 
 import ast
+import warnings
 from typing import Mapping
 
 import sympy as sp
@@ -81,7 +82,9 @@ def parse_expression(
     if len(text) > MAX_LENGTH:
         raise InputError(f"expression longer than {MAX_LENGTH} characters", key=key)
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal" for "1if x else 2"
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
         col = (err.offset or 1)
         raise InputError(f"syntax error at column {col} in {text!r}", key=key) from None
