@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from functools import cached_property, lru_cache, reduce
+from functools import lru_cache, reduce
 from math import lcm
 from typing import Any, Callable, Sequence
 
@@ -153,7 +153,8 @@ class _Method:
         s = self.s = tableau.stages
         self.exact = tableau.is_exact
         self.tolerance = 0.0 if self.exact else tableau.tolerance
-        entries = list(tableau.A) + list(tableau.b)
+        partner = None if tableau.zero_weights else tableau.partner()
+        entries = list(tableau.A) + list(tableau.b) + (list(partner.A) if partner else [])
         self.mode = "float"
         if self.exact:
             K, elems = construct_domain(entries, extension=True)
@@ -169,58 +170,12 @@ class _Method:
             self.K = _SymbolicField(self.tolerance)
         else:
             self.K = _DomainField(K)
-        self.A = A = [elems[i * s:(i + 1) * s] for i in range(s)]
-        self.b = b = elems[s * s:]
-        K = self.K
-        self.zero_weights = tuple(i for i in range(s) if K.is_zero(b[i]))
-        self.negative_weights = tuple(i for i in range(s) if i not in self.zero_weights
-                                      and K.is_negative(b[i]))
-        self.weights_positive = not self.zero_weights and not self.negative_weights
-        self.has_partner = not self.zero_weights
-        self.partner = None
-        if self.has_partner:  # ã_ij = b_j − b_j a_ji / b_i (MATH.md 3.2)
-            self.partner = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)]
+        rows = [elems[i * s:(i + 1) * s] for i in range(len(elems) // s)]
+        self.A, self.b = rows[:s], rows[s]
+        self.partner = rows[s + 1:] if partner else None  # Ã of ButcherTableau.partner()
+        self.has_partner = partner is not None
+        self.weights_positive = tableau.weights_positive
         self._build_engine()
-
-    # The structural facts of ButcherTableau, decided in the exact field (fast, on demand).
-    @cached_property
-    def kind(self) -> str:
-        """As ButcherTableau.kind: explicit, diagonally implicit or fully implicit."""
-        zero, A, s = self.K.is_zero, self.A, self.s
-        if all(zero(A[i][j]) for i in range(s) for j in range(i, s)):
-            return "explicit"
-        if all(zero(A[i][j]) for i in range(s) for j in range(i + 1, s)):
-            return "diagonally implicit"
-        return "fully implicit"
-
-    @property
-    def explicit(self) -> bool:
-        return self.kind == "explicit"
-
-    @cached_property
-    def symplectic(self) -> bool:
-        """b_i a_ij + b_j a_ji = b_i b_j for all i, j."""
-        A, b, s = self.A, self.b, self.s
-        return all(self.K.is_zero(b[i] * A[i][j] + b[j] * A[j][i] - b[i] * b[j])
-                   for i in range(s) for j in range(i, s))
-
-    @cached_property
-    def _c_tilde(self) -> list:
-        return [sum(row, self.K.zero) for row in self.partner]
-
-    @cached_property
-    def c_tilde(self) -> list[sp.Expr]:
-        """c̃ = Ã1 (needs the partner)."""
-        return [self.K.to_sympy(x) for x in self._c_tilde]
-
-    @cached_property
-    def c_tilde_equals_c(self) -> bool:
-        return all(self.K.is_zero(x - sum(row, self.K.zero))
-                   for x, row in zip(self._c_tilde, self.A))
-
-    @cached_property
-    def partner_sympy(self) -> list[list[sp.Expr]]:
-        return [[self.K.to_sympy(x) for x in row] for row in self.partner]
 
     # -- scaled integer engine ------------------------------------------------------------------
     def _build_engine(self) -> None:
@@ -525,18 +480,23 @@ def _verdict(method: _Method, kind: str, max_order: int,
 
 def _weights_text(method: _Method) -> str:
     t = method.tableau
-    parts = [f"b_{i + 1} = 0" for i in method.zero_weights]
-    parts += [f"b_{i + 1} = {_show(t.b[i])} < 0" for i in method.negative_weights]
+    parts = [f"b_{i + 1} = 0" for i in t.zero_weights]
+    parts += [f"b_{i + 1} = {_show(t.b[i])} < 0" for i in t.negative_weights]
     why = []
-    if method.zero_weights:
+    if t.zero_weights:
         why.append("a stage with b_i = 0 has no partner (costate) stage and its stage control "
                    "carries no running cost, so the discrete problem loses coercivity")
-    if method.negative_weights:
+    if t.negative_weights:
         why.append("a negative weight makes the discrete problem unbounded below")
     return f"{', '.join(parts)}: {'; '.join(why)} (MATH.md 3.3)"
 
 
 # -- certificate -----------------------------------------------------------------------------
+def _c_tilde_equals_c(t: ButcherTableau) -> bool:
+    """Whether the stage costates sit at the stage times: c̃ = Ã1 equals c (MATH.md 3.2)."""
+    return all(is_zero(x - y, t.tolerance) for x, y in zip(t.partner().c, t.c))
+
+
 def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict[str, Any]:
     """Everything ``ocgen order --json`` reports about one tableau.
 
@@ -554,15 +514,15 @@ def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict
     control = control_order(t, max_control_order)
     partner = c_tilde = None
     if method.has_partner:
-        c_tilde = [_show(x) for x in method.c_tilde]
-        partner = {"A": [[_show(x) for x in row] for row in method.partner_sympy],
+        c_tilde = [_show(x) for x in t.partner().c]
+        partner = {"A": [[_show(x) for x in row] for row in t.partner().A.tolist()],
                    "b": [_show(x) for x in t.b], "c": list(c_tilde)}
     return {
         "name": t.name,
         "aliases": list(t.aliases),
         "stages": s,
-        "explicit": method.explicit,
-        "kind": method.kind,
+        "explicit": t.is_explicit,
+        "kind": t.kind,
         "exact": method.exact,
         "tolerance": method.tolerance,
         "A": [[_show(t.A[i, j]) for j in range(s)] for i in range(s)],
@@ -577,13 +537,13 @@ def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict
         "max_control_order": control.max_order,
         "literature_order": t.literature_order,
         "literature_control_order": t.literature_control_order,
-        "weights_positive": method.weights_positive,
-        "zero_weights": [i + 1 for i in method.zero_weights],
-        "negative_weights": [i + 1 for i in method.negative_weights],
-        "symplectic": method.symplectic,
+        "weights_positive": t.weights_positive,
+        "zero_weights": [i + 1 for i in t.zero_weights],
+        "negative_weights": [i + 1 for i in t.negative_weights],
+        "symplectic": t.is_symplectic,
         "partner": partner,
         "c_tilde": c_tilde,
-        "c_tilde_equals_c": method.c_tilde_equals_c if method.has_partner else None,
+        "c_tilde_equals_c": _c_tilde_equals_c(t) if method.has_partner else None,
         "failed_conditions": [c.to_dict() for c in classical.failed + control.failed],
     }
 
@@ -596,21 +556,21 @@ def format_certificate(tableau, max_order: int = 8, max_control_order: int = 6,
     s = t.stages
     classical = classical_order(t, max_order)
     control = control_order(t, max_control_order)
-    lines = [f"{t.name}: {s} stages, {method.kind}"]
+    lines = [f"{t.name}: {s} stages, {t.kind}"]
     if t.citation:
         lines += textwrap.wrap(f"source: {t.citation}", width=96, subsequent_indent="  ")
     lines += _indent(format_tableau(t).splitlines())
     if not method.has_partner:
         lines.append("Partner tableau Ã: none (" + ", ".join(
-            f"b_{i + 1} = 0" for i in method.zero_weights) + ")")
-    elif method.symplectic:
+            f"b_{i + 1} = 0" for i in t.zero_weights) + ")")
+    elif t.is_symplectic:
         lines.append("Partner tableau Ã = A (the method is symplectic)")
     else:
         lines.append("Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:")
-        lines += _indent(_grid(method.partner_sympy, t.b, method.c_tilde, c_name="c̃"))
+        lines += _indent(_grid(t.partner().A.tolist(), t.b, t.partner().c, c_name="c̃"))
     if method.has_partner:
-        lines.append(f"c̃ = ({', '.join(_show(x) for x in method.c_tilde)})"
-                     + ("  = c" if method.c_tilde_equals_c else
+        lines.append(f"c̃ = ({', '.join(_show(x) for x in t.partner().c)})"
+                     + ("  = c" if _c_tilde_equals_c(t) else
                         f"  ≠ c = ({', '.join(_show(x) for x in t.c)}): stage costates sit at "
                         "other times than the stages"))
     arith = ("exact arithmetic" if method.mode in ("rational", "algebraic") else

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ def is_zero(value: sp.Expr, tolerance: float = 0.0) -> bool:
         return abs(complex(value.evalf())) <= tolerance
     if value.is_Rational:
         return value == 0
+    if abs(complex(value.evalf(30))) > 1e-20:  # certainly not zero; spares the slow proof
+        return False
     return sp.expand(sp.radsimp(value)) == 0 or value.equals(0) is True
 
 
@@ -94,7 +96,7 @@ class ButcherTableau:
     def stages(self) -> int:
         return self.A.rows
 
-    @property
+    @cached_property
     def is_exact(self) -> bool:
         """True when no entry is a float: verdicts on this tableau are exact."""
         return not (self.A.has(sp.Float) or self.b.has(sp.Float))
@@ -107,41 +109,41 @@ class ButcherTableau:
     def _zero(self, value) -> bool:
         return is_zero(value, self.tolerance)
 
-    @property
+    @cached_property
     def is_explicit(self) -> bool:
         """a_ij = 0 for j >= i."""
         s = self.stages
         return all(self._zero(self.A[i, j]) for i in range(s) for j in range(i, s))
 
-    @property
+    @cached_property
     def is_diagonally_implicit(self) -> bool:
         """a_ij = 0 for j > i, with some a_ii ≠ 0."""
         s = self.stages
         lower = all(self._zero(self.A[i, j]) for i in range(s) for j in range(i + 1, s))
         return lower and not self.is_explicit
 
-    @property
+    @cached_property
     def kind(self) -> str:
         if self.is_explicit:
             return "explicit"
         return "diagonally implicit" if self.is_diagonally_implicit else "fully implicit"
 
-    @property
+    @cached_property
     def zero_weights(self) -> tuple[int, ...]:
         """Indices i with b_i = 0."""
         return tuple(i for i in range(self.stages) if self._zero(self.b[i]))
 
-    @property
+    @cached_property
     def negative_weights(self) -> tuple[int, ...]:
         """Indices i with b_i < 0."""
         return tuple(i for i in range(self.stages)
                      if not self._zero(self.b[i]) and float(self.b[i]) < 0)
 
-    @property
+    @cached_property
     def weights_positive(self) -> bool:
         return not self.zero_weights and not self.negative_weights
 
-    @property
+    @cached_property
     def d(self) -> sp.ImmutableMatrix:
         """d = Aᵀb, i.e. d_j = Σ_i b_i a_ij."""
         return sp.ImmutableMatrix(self.A.T * self.b).applyfunc(_tidy)
@@ -152,6 +154,10 @@ class ButcherTableau:
 
         ã_ij = b_j − b_j a_ji / b_i. Raises ZeroWeightError naming the zero weights.
         """
+        return self._partner
+
+    @cached_property
+    def _partner(self) -> "ButcherTableau":
         zeros = self.zero_weights
         if zeros:
             listed = ", ".join(f"b_{i + 1} = 0" for i in zeros)
@@ -162,7 +168,7 @@ class ButcherTableau:
         At = sp.ImmutableMatrix(s, s, lambda i, j: _tidy(b[j] - b[j] * A[j, i] / b[i]))
         return ButcherTableau(name=f"{self.name} partner", A=At, b=self.b)
 
-    @property
+    @cached_property
     def is_symplectic(self) -> bool:
         """b_i a_ij + b_j a_ji = b_i b_j for all i, j (then the partner equals the method)."""
         s, A, b = self.stages, self.A, self.b

@@ -432,17 +432,6 @@ def test_classical_members_of_the_families():
     assert explicit3(R(1, 2), 1).A == KUTTA3.A and explicit3(R(1, 2), R(3, 4)).A == RALSTON3.A
 
 
-def test_structure_agrees_with_the_tableau_on_builtins():
-    from ocgen.tableau import builtin_tableaux
-    for t in builtin_tableaux():
-        cert = certificate(t, max_order=2, max_control_order=2)
-        assert cert["kind"] == t.kind and cert["explicit"] == t.is_explicit
-        assert cert["symplectic"] == t.is_symplectic
-        assert cert["weights_positive"] == t.weights_positive
-        assert cert["zero_weights"] == [i + 1 for i in t.zero_weights]
-        assert cert["negative_weights"] == [i + 1 for i in t.negative_weights]
-
-
 @pytest.mark.parametrize("x", [
     sp.sqrt(2) / 4 + sp.sqrt(3) / 6,          # Q(√2, √3), degree 4
     sp.sqrt(R(1, 2) + sp.sqrt(3) / 3),        # minimal polynomial 12x⁴ − 12x² − 1: not monic
