@@ -205,10 +205,12 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
                       bounds=bounds, options={"maxiter": max_iterations, "maxfun": 4 * max_iterations,
                                               "ftol": 0.0, "gtol": tolerance * 1e-2,
                                               "maxcor": 30})
-    z = result.x
+    z, message = result.x, f"L-BFGS-B: {result.message}"
     if kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale, h) \
             > tolerance:
-        z = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
+        polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
+        if polished is not z:
+            z, message = polished, message + "; then Newton-Krylov on the gradient"
     theta = z.reshape(shape) / scale
     trajectory = module.forward(theta, h)
     co = module.costate(theta, trajectory, h, form=form)
@@ -223,4 +225,4 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         stage_costates=co["stage_costates"], controls=theta,
         stage_controls=module.stage_controls(theta), grid_control=grid,
         iterations=int(result.nit), converged=bool(residual <= tolerance),
-        message=str(result.message), kkt_residual=residual, timings=timings)
+        message=message, kkt_residual=residual, timings=timings)

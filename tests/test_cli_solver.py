@@ -33,3 +33,13 @@ def test_solve_json(capsys):
 def test_solve_warns_outside_theory(capsys):
     main(["solve", "--tableau", "midpoint", "--problem", "lq", "--steps", "4"])
     assert "outside the theory" in capsys.readouterr().err
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("verdict: pass") == 2
+    assert "Σ d_j²/b_j = 5/6, needs 1/3" in out  # SSPRK3's order reduction (MATH.md 4)
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["rk4_lq_stage_numpy_convergence.png", "ssprk3_lq_stage_numpy_convergence.png"]
+    assert all((tmp_path / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
