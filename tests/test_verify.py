@@ -1,6 +1,7 @@
 """Convergence studies against MATH.md sections 3.3 and 5 (closed forms and BVP references)."""
 
 import dataclasses
+import functools
 import json
 import math
 
@@ -24,15 +25,21 @@ STEPS = {"lq": (10, 20, 40, 80), "nl": (20, 40, 80, 160)}
 SLOPE_TOLERANCE = 0.15
 
 
+@functools.cache
+def study(tableau, problem, steps, controls="stage"):
+    """verify(), computed once per test session for each set of arguments."""
+    return verify(tableau, problem, steps, controls)
+
+
 @pytest.fixture(scope="module")
 def rk4_lq():
-    return verify("rk4", "lq", (10, 20, 40, 80))
+    return study("rk4", "lq", (10, 20, 40, 80))
 
 
 @pytest.mark.parametrize("problem", ["lq", "nl"])
 @pytest.mark.parametrize("tableau", sorted(MATH_MD_ORDERS))
 def test_observed_orders_match_math_md(tableau, problem):
-    v = verify(tableau, problem, STEPS[problem], "stage")
+    v = study(tableau, problem, STEPS[problem], "stage")
     assert v.theory_applies and v.reason is None
     expected = {q: MATH_MD_ORDERS[tableau] for q in ("state", "costate", "grid_control")}
     expected.update(EXCEPTIONS.get((problem, tableau), {}))
@@ -48,7 +55,7 @@ def test_observed_orders_match_math_md(tableau, problem):
 def test_raw_stage_controls_are_slower():
     """MATH.md 5: raw stage controls RK4 2, Gauss-2 3, Ralston-3 1."""
     for tableau, order in (("rk4", 2), ("gauss2", 3), ("ralston3", 1)):
-        v = verify(tableau, "lq", (10, 20, 40, 80))
+        v = study(tableau, "lq", STEPS["lq"])
         assert v.observed_order["stage_control"] == pytest.approx(order, abs=SLOPE_TOLERANCE)
 
 
