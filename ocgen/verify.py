@@ -39,6 +39,7 @@ from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
 
 __all__ = ["QUANTITIES", "JUDGED", "Verification", "Reference", "verify", "reference_solution",
+           "ensemble_control_law", "rates",
            "observed_order", "format_verification", "plot_verification"]
 
 QUANTITIES = ("state", "costate", "grid_control", "stage_control", "objective")
