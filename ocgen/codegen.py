@@ -18,6 +18,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__
+from .errors import OcgenError
 from .derive import CostateStep, Discretisation, LinearStages, discretise
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
@@ -237,18 +238,21 @@ def _common_context(disc: Discretisation) -> dict:
 
 def generate(tableau, problem, controls: str = "stage", backend: str = "numpy") -> str:
     """The source text of a standalone module for (tableau, problem, controls, backend)."""
-    tableau, problem = load_tableau(tableau), load_problem(problem)
     if backend not in BACKENDS:
-        from .errors import OcgenError
         raise OcgenError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    return _render(load_tableau(tableau), load_problem(problem), controls, backend)
+
+
+@cache
+def _render(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
+            backend: str) -> str:
     disc = discretise(problem, tableau, controls)
     if backend == "numpy":
         context = numpy_context(disc)
     else:
         from .casadi_context import casadi_context
         context = casadi_context(disc)
-    text = _environment().get_template(f"{backend}/module.py.j2").render(**context)
-    return text
+    return _environment().get_template(f"{backend}/module.py.j2").render(**context)
 
 
 def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,

@@ -349,8 +349,8 @@ def _discretise(problem, tableau, controls) -> Discretisation:
 
     partner = None if tableau.zero_weights else _partner_form(problem, tableau, sym, groups,
                                                              system, at)
-    grid = None
-    if system.control_law is not None:
+    grid = None  # per-member φ(y_k, p_k) is not the law of a control shared by an ensemble
+    if system.control_law is not None and problem.members == 1:
         grid = tuple(u.xreplace({problem.time: sym.t, **dict(zip(problem.states, sym.y)),
                                  **dict(zip(system.costates, sym.p))})
                      for u in system.control_law)
