@@ -86,6 +86,9 @@ class ButcherTableau:
                     raise InputError(
                         f"c[{i}] = {c[i]} differs from the row sum of A[{i}], {rowsums[i]}",
                         source=self.source, key=f"c[{i}]")
+        # floats are the doubles they stand for, stored as the file reader stores them, so a
+        # tableau (and computed c) survives to_dict → from_dict; SymPy's == compares precision
+        A, b, c = (m.applyfunc(_as_double) for m in (A, b, c))
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "b", b)
         object.__setattr__(self, "c", c)
@@ -249,6 +252,14 @@ def _tidy(value: sp.Expr) -> sp.Expr:
     if value.is_Rational or value.has(sp.Float):
         return value
     return sp.expand(sp.radsimp(value))
+
+
+def _as_double(value: sp.Expr) -> sp.Expr:
+    """A floating-point entry as ``parse_number`` stores a float; exact entries unchanged."""
+    value = sp.sympify(value)
+    if value.has(sp.Float) and value.is_number:
+        return sp.Float(float(value), 17)
+    return value
 
 
 def entry_to_data(value: sp.Expr) -> int | float | str:
