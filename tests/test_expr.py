@@ -1,0 +1,299 @@
+"""The whitelisting expression parser: exact values in, InputError (key + column) for the rest.
+
+Expected values are built with SymPy directly in each test, never by calling the parser.
+"""
+
+import builtins
+import time
+from decimal import Decimal
+
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ocgen.errors import InputError
+from ocgen.expr import parse_expression, parse_number
+
+x, y, a = sp.symbols("x y a")
+SYMBOLS = {"x": x, "a": a}
+KEY = "A[1][0]"
+
+
+def rejected(value, symbols=None, *, parser=None) -> str:
+    """The message of the InputError raised for ``value``; it always names KEY."""
+    with pytest.raises(InputError) as info:
+        if parser is None:
+            parse_expression(value, SYMBOLS if symbols is None else symbols, key=KEY)
+        else:
+            parser(value, key=KEY)
+    message = str(info.value)
+    assert info.value.key == KEY
+    assert message.startswith(f"{KEY}: "), message
+    return message
+
+
+# -- accepted input, exact values ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("3", sp.Integer(3)),
+        ("-7", sp.Integer(-7)),
+        ("+5", sp.Integer(5)),
+        ("- -3", sp.Integer(3)),
+        ("0.1", sp.Rational(1, 10)),
+        ("-2.50", sp.Rational(-5, 2)),
+        (".25", sp.Rational(1, 4)),
+        ("1e-3", sp.Rational(1, 1000)),
+        ("1.5e3", sp.Integer(1500)),
+        ("1_000.5", sp.Rational(2001, 2)),
+        ("0.1 + 0.2", sp.Rational(3, 10)),
+        ("1/3", sp.Rational(1, 3)),
+        ("-2/6", sp.Rational(-1, 3)),
+        ("(1 + 2) * 3 - 4 / 8", sp.Rational(17, 2)),
+        ("2**-2", sp.Rational(1, 4)),
+        ("-(1/2)**2", sp.Rational(-1, 4)),
+        ("(-1/2)**2", sp.Rational(1, 4)),
+        ("2**(1/2)", sp.sqrt(2)),
+        ("sqrt(3)/6", sp.sqrt(3) / 6),
+        ("1/2 + sqrt(3)/6", sp.Rational(1, 2) + sp.sqrt(3) / 6),
+        ("(3 - sqrt(3))/6", (3 - sp.sqrt(3)) / 6),
+        ("sqrt(2)*sqrt(2)", sp.Integer(2)),
+        ("2*pi", 2 * sp.pi),
+        ("E**2", sp.E**2),
+    ],
+)
+def test_numbers_parse_exactly(text, expected):
+    value = parse_expression(text, key=KEY)
+    assert value == expected
+    assert not value.has(sp.Float), "a decimal in text must become an exact rational"
+
+
+def test_decimal_is_exact_not_binary_float():
+    value = parse_number("0.1")
+    assert value == sp.Rational(1, 10)
+    assert value.is_Rational
+    assert value != sp.Float(0.1)
+
+
+def test_python_numbers():
+    assert parse_number(3) == sp.Integer(3) and parse_number(3).is_Integer
+    half = parse_number(0.5)
+    assert half.is_Float and float(half) == 0.5
+    tenth = parse_number(0.1)  # a float the user gave stays a float
+    assert tenth.is_Float and float(tenth) == 0.1
+
+
+def test_declared_symbols_and_allowed_functions():
+    value = parse_expression("a*x**2 + sin(x) - exp(-x)/2 + log(a) * cos(x)", SYMBOLS, key=KEY)
+    assert value == a * x**2 + sp.sin(x) - sp.exp(-x) / 2 + sp.log(a) * sp.cos(x)
+    value = parse_expression("tanh(x) + atan(x) + sinh(x) + cosh(x) + tan(x) + sqrt(x)", SYMBOLS)
+    assert value == sp.tanh(x) + sp.atan(x) + sp.sinh(x) + sp.cosh(x) + sp.tan(x) + sp.sqrt(x)
+
+
+def test_tableau_context_allows_only_sqrt():
+    assert parse_number("sqrt(2)") == sp.sqrt(2)
+    message = rejected("sin(1)", parser=parse_number)
+    assert "unknown function 'sin'" in message and "column 1" in message
+
+
+# -- rejected input: InputError naming key and column --------------------------------------
+@pytest.mark.parametrize(
+    "text, column, words",
+    [
+        # unknown functions, including the ones that would run code
+        ("system(1)", 1, "unknown function 'system'"),
+        ("1 + system(1)", 5, "unknown function 'system'"),
+        ("open('f', 'w')", 1, "unknown function 'open'"),
+        ("eval('1')", 1, "unknown function 'eval'"),
+        ("os.system('ls')", 1, "unknown function 'os.system'"),
+        ("__import__('os').system('ls')", 1, "unknown function"),
+        ("sqrt(x)(1)", 1, "unknown function"),
+        ("x(1)", 1, "unknown function 'x'"),
+        # wrong calls of allowed functions
+        ("sqrt()", 1, "exactly one argument"),
+        ("sqrt(1, 2)", 1, "exactly one argument"),
+        ("sqrt(x=1)", 1, "exactly one argument"),
+        # attribute access, lambda, subscripts, comparisons and other syntax
+        ("x.real", 1, "Attribute"),
+        ("2 * x.__class__", 5, "Attribute"),
+        ("lambda: 1", 1, "Lambda"),
+        ("(lambda: 1)()", 1, "unknown function"),
+        ("x[0]", 1, "Subscript"),
+        ("2 + x[0]", 5, "Subscript"),
+        ("1 < 2", 1, "Compare"),
+        ("x == x", 1, "Compare"),
+        ("1 if x else 2", 1, "IfExp"),
+        ("[1, 2]", 1, "List"),
+        ("{1: 2}", 1, "Dict"),
+        ("(1, 2)", 1, "Tuple"),
+        ("not x", 1, "UnaryOp"),
+        ("~x", 1, "UnaryOp"),
+        ("x and a", 1, "BoolOp"),
+        ("7 // 2", 1, "BinOp"),
+        ("7 % 2", 1, "BinOp"),
+        ("f'{x}'", 1, "JoinedStr"),
+        # constants that are not numbers
+        ("'abc'", 1, "unsupported constant 'abc'"),
+        ("1 + 'a'", 5, "unsupported constant 'a'"),
+        ("True", 1, "unsupported constant True"),
+        ("None", 1, "unsupported constant None"),
+        ("1j", 1, "unsupported constant 1j"),
+        ("...", 1, "unsupported constant Ellipsis"),
+        # names that are not declared (nan/inf are not numbers here)
+        ("y", 1, "unknown name 'y'"),
+        ("x + y", 5, "unknown name 'y'"),
+        ("nan", 1, "unknown name 'nan'"),
+        ("inf", 1, "unknown name 'inf'"),
+        ("__builtins__", 1, "unknown name '__builtins__'"),
+        # division by zero
+        ("1/0", 1, "division by zero"),
+        ("1 + 1/(2 - 2)", 5, "division by zero"),
+        ("x/(x - x)", 1, "division by zero"),
+        ("0**-1", 1, "division by zero"),
+        ("0.0**(-1/2)", 1, "division by zero"),
+        # non-finite function values
+        ("log(0)", 1, "not finite"),
+        ("2 * tan(pi/2)", 5, "not finite"),
+        # huge numbers
+        ("10**10**10", 1, "exponent larger than"),
+        ("x**65", 1, "exponent larger than"),
+        ("(x**64)**64", 1, "exponent larger than"),
+        ("(2*(1 + sqrt(2))**64)**64", 1, "exponent larger than"),
+        ("((10**64)**64)**64", 2, "more than"),
+        ("(((10**64)**64)**64)**64", 3, "more than"),
+        ("1e999999999", 1, "exponent larger than"),
+        ("1e-999999999", 1, "exponent larger than"),
+        ("sqrt(x*(1e3999 + 1))", 1, "more than"),
+        ("(1e3999 + 1)**(1/2)", 1, "more than"),
+    ],
+)
+def test_rejected_with_key_and_column(text, column, words):
+    message = rejected(text)
+    assert f"column {column} " in message, message
+    assert words in message, message
+    assert repr(text) in message, "the message quotes the offending text"
+
+
+@pytest.mark.parametrize("text", ["1 +", "(1", "1 2", "sqrt(", "x = 1", "import os", "1;2"])
+def test_syntax_errors(text):
+    message = rejected(text)
+    assert "syntax error at column" in message
+
+
+def test_code_is_never_executed(tmp_path):
+    marker = tmp_path / "X"
+    attempts = [
+        f"__import__('os').system('touch {marker}')",
+        f"open('{marker}', 'w')",
+        f"exec(\"open('{marker}', 'w')\")",
+        f"(lambda: __import__('os').system('touch {marker}'))()",
+        f"[c for c in ().__class__.__base__.__subclasses__()][0]('touch {marker}')",
+        f"x.__class__.__init__.__globals__['os'].system('touch {marker}')",
+    ]
+    for text in attempts:
+        message = rejected(text)
+        assert "column 1 " in message, message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["10**10**10", "9**9**9**9", "(((10**64)**64)**64)**64", "1e999999999",
+             "sqrt(1e3999 + 1) + sqrt(1e3999 + 3)", "-" * 1999 + "1", "1+" * 999 + "1"])
+def test_hostile_sizes_are_rejected_quickly(text):
+    start = time.perf_counter()
+    rejected(text)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_too_long_and_too_deep():
+    assert "longer than" in rejected("1+" * 1001 + "1")
+    assert "nested" in rejected("-" * 1999 + "1")
+    message = rejected("(" * 300 + "1" + ")" * 300)  # Python's own parser stops at 200
+    assert "nested" in message or "syntax error" in message
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_floats(value):
+    assert "finite" in rejected(value)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_booleans(value):
+    assert "expected a number or an expression string" in rejected(value)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t\n"])
+def test_empty_strings(value):
+    assert "empty expression" in rejected(value)
+
+
+@pytest.mark.parametrize("value, kind", [([1], "list"), ({"a": 1}, "dict"), (None, "NoneType"),
+                                         ((1, 2), "tuple"), (b"1", "bytes")])
+def test_values_of_other_types(value, kind):
+    assert f"found {kind}" in rejected(value)
+
+
+@pytest.mark.parametrize("text", ["sqrt(-1)", "(-2)**(1/3)", "sqrt(-3)/6"])
+def test_tableau_entries_must_be_real(text):
+    assert "expected a real number" in rejected(text, parser=parse_number)
+
+
+# -- properties ------------------------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(p=st.integers(-10**12, 10**12), q=st.integers(1, 10**12),
+       form=st.sampled_from(["{p}/{q}", "({p}) / ({q})", "{p} * {q}**-1", "-(-{p}/{q})"]))
+def test_rationals_round_trip(p, q, form):
+    text = form.format(p=p, q=q)
+    assert parse_number(text) == sp.Rational(p, q)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mantissa=st.integers(-10**9, 10**9), shift=st.integers(-30, 30))
+def test_decimals_round_trip(mantissa, shift):
+    text = format(Decimal(mantissa).scaleb(shift), "f")  # e.g. "-1234.5678"
+    expected = sp.Rational(mantissa) * sp.Rational(10) ** shift
+    assert parse_number(text) == expected
+    assert parse_number(f"{mantissa}e{shift}") == expected
+
+
+TOKENS = ["0", "1", "2", "9", "10", "64", "0.5", "1e5", ".", "e", "_", "+", "-", "*", "/", "**",
+          "(", ")", "[", "]", "{", "}", ",", ":", "'", '"', " ", "=", "<", "!", "@", "%", "~",
+          "x", "a", "y", "sqrt", "sin", "log", "pi", "E", "True", "None", "nan", "lambda",
+          "__import__", "'os'", "system", "os", "__class__", "if", "else", "for", "in", "not"]
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("the parser must never evaluate or execute text")
+
+
+def _check_only_input_errors(text):
+    real_eval, real_exec = builtins.eval, builtins.exec
+    builtins.eval, builtins.exec = _forbidden, _forbidden
+    try:
+        try:
+            value = parse_expression(text, SYMBOLS, key="k")
+        except InputError as err:
+            assert str(err).startswith("k: ")
+        else:
+            assert isinstance(value, sp.Basic)
+        try:
+            number = parse_number(text, key="k")
+        except InputError:
+            pass
+        else:
+            assert number.is_real and not number.free_symbols
+    finally:
+        builtins.eval, builtins.exec = real_eval, real_exec
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=14).map("".join))
+def test_token_soup_only_ever_raises_input_error(text):
+    _check_only_input_errors(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789.eE+-*/() xa_[]'", max_size=30))
+def test_character_soup_only_ever_raises_input_error(text):
+    _check_only_input_errors(text)
