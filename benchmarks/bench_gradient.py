@@ -68,10 +68,11 @@ def ratios():
         theta = 0.1 * rng.normal(size=(N, module.N_GROUPS, module.CONTROL_DIM))
         h = module.uniform_steps(N)
         y0 = module.INITIAL_STATES + 0.1 * rng.normal(size=(module.STATE_DIM, members))
+        y0_hand = y0[:, 0] if members == 1 else y0  # a single trajectory: state vector (D,)
         forward = best(lambda: module.forward(theta, h, y0))
         gradient = best(lambda: module.objective_and_gradient(theta, h, y0))
-        loop = best(lambda: hand_written_rk4(f, L, y0, theta, h))
-        J_hand = hand_written_rk4(f, L, y0, theta, h)[2]
+        loop = best(lambda: hand_written_rk4(f, L, y0_hand, theta, h))
+        J_hand = hand_written_rk4(f, L, y0_hand, theta, h)[2]
         assert abs(J_hand - module.forward(theta, h, y0)["objective"]) <= 1e-9 * abs(J_hand)
         rows.append((problem, N, members, forward, gradient, loop))
     print("problem  N     members  forward[s]  J and dJ/du[s]  ratio  hand RK4[s]  forward/hand")

@@ -39,12 +39,12 @@ NEWTON_MAX_ITERATIONS = 50
 
 def _stage_values(t, h, y, u, q, zero):
     """Stage values Y solving R(Y) = Y_i - y - h sum_j a_ij f(Y_j) = 0 by Newton's method."""
-    members = zero.shape[-1]
+    members = numpy.size(zero)
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
 
-    Y = numpy.repeat(numpy.array(y)[numpy.newaxis], STAGES, axis=0)
+    Y = numpy.repeat(numpy.array(y, dtype=float).reshape(1, STATE_DIM, members), STAGES, axis=0)
     R = numpy.empty((STAGES * STATE_DIM, members))
     J = numpy.zeros((members, STAGES * STATE_DIM, STAGES * STATE_DIM))
     for _ in range(NEWTON_MAX_ITERATIONS):
@@ -70,7 +70,7 @@ def _forward_step(t, h, y, u, q, zero):
     u_0_0, = u[0]
     u_1_0, = u[1]
 
-    Y_0_0, Y_1_0, = _stage_values(t, h, y, u, q, zero).reshape(STAGES * STATE_DIM, -1)
+    Y_0_0, Y_1_0, = _per_member(_stage_values(t, h, y, u, q, zero).reshape(STAGES * STATE_DIM, -1), zero)
     F_0_0 = (1/2)*Y_0_0 + u_0_0
     F_1_0 = (1/2)*Y_1_0 + u_1_0
     y_next_0 = h*((1/2)*F_0_0 + (1/2)*F_1_0) + y_0
@@ -97,7 +97,7 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
 
     Y_0_0, Y_1_0, = Y
     p_0, = p
-    members = zero.shape[-1]
+    members = numpy.size(zero)
     M = numpy.zeros((members, STAGES * STATE_DIM, STAGES * STATE_DIM))
     r = numpy.empty((members, STAGES * STATE_DIM))
     _t0 = 1 - 1/8*h
@@ -108,7 +108,7 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
     M[:, 1, 1] = _t0
     r[:, 0] = Y_0_0*h + _t1
     r[:, 1] = Y_1_0*h + _t1
-    lam_0_0, lam_1_0, = numpy.linalg.solve(M, r[..., numpy.newaxis])[..., 0].T
+    lam_0_0, lam_1_0, = _per_member(numpy.linalg.solve(M, r[..., numpy.newaxis])[..., 0].T, zero)
     _t2 = (1/4)*h
     _t3 = (1/2)*h
     _t4 = _t3*p_0
@@ -132,7 +132,7 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
 
     Y_0_0, Y_1_0, = Y
     p_0, = p
-    members = zero.shape[-1]
+    members = numpy.size(zero)
     M = numpy.zeros((members, STAGES * STATE_DIM, STAGES * STATE_DIM))
     r = numpy.empty((members, STAGES * STATE_DIM))
     _t0 = 1 - 1/8*h
@@ -143,7 +143,7 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
     M[:, 1, 1] = _t0
     r[:, 0] = Y_0_0*_t1 + 1.0773502691896258*Y_1_0*h + p_0
     r[:, 1] = -0.077350269189625765*Y_0_0*h + Y_1_0*_t1 + p_0
-    P_0_0, P_1_0, = numpy.linalg.solve(M, r[..., numpy.newaxis])[..., 0].T
+    P_0_0, P_1_0, = _per_member(numpy.linalg.solve(M, r[..., numpy.newaxis])[..., 0].T, zero)
     _t2 = (1/2)*h
     out_p_0 = h*((1/4)*P_0_0 + (1/4)*P_1_0 + Y_0_0 + Y_1_0) + p_0
     out_g_0_0 = _t2*(P_0_0 + u_0_0)
@@ -167,6 +167,16 @@ def grid_control(t, y, p):
     u = numpy.empty(y.shape[:-2] + (CONTROL_DIM,) + y.shape[-1:])
     u[..., 0, :] = -p_0
     return u
+
+
+def _zero(members):
+    """Zero over the members; a plain float for one member (scalar arithmetic is faster)."""
+    return numpy.zeros(members) if members > 1 else 0.0
+
+
+def _per_member(x, zero):
+    """x (..., K) as arrays over the members, or as floats (..., ) for a single member."""
+    return x if numpy.ndim(zero) else x[..., 0].tolist()
 
 
 def uniform_steps(n_steps):
@@ -203,18 +213,19 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     theta, h, y0, q = _inputs(theta, h, y0, params)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
-    zero = numpy.zeros(members)
-    controls, steps, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
-    y = tuple(y0)
+    zero = _zero(members)
+    controls, steps, times = theta.tolist(), h.tolist(), t.tolist()
+    y, q_rows = tuple(_per_member(y0, zero)), tuple(_per_member(q, zero))
     states, stages, cost = [y], [], zero
     for n in range(n_steps):
-        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q, zero)
+        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, zero)
         states.append(y)
         stages.append(Y)
         cost = cost + step_cost
-    objective = float(numpy.sum(cost)) + _terminal(numpy.array(y), q)[0]
+    y = numpy.array(states).reshape(n_steps + 1, STATE_DIM, members)
+    objective = float(numpy.sum(cost)) + _terminal(y[n_steps], q)[0]
     Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
-    return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
+    return {"t": t, "y": y, "Y": Y, "objective": objective}
 
 
 def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
@@ -232,14 +243,16 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     step = steps[form]
     t, y, Y = trajectory["t"], trajectory["y"], trajectory["Y"]
     n_steps, members = theta.shape[0], y.shape[-1]
-    zero = numpy.zeros(members)
-    controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
-    flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
-    p = tuple(_terminal(y[n_steps], q)[1])
+    zero = _zero(members)
+    controls, sizes, times = theta.tolist(), h.tolist(), t.tolist()
+    q_rows = tuple(_per_member(q, zero))
+    states = _per_member(y, zero)
+    flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
+    p = tuple(_per_member(_terminal(y[n_steps], q)[1], zero))
     costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
-                                      controls[n], q, p, zero, full)
+        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+                                      controls[n], q_rows, p, zero, full)
         costates.append(p)
         multipliers.append(lam)
         gradients.append(g_u)
@@ -247,14 +260,15 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
         g_h.append(dh)
         g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
-    p = numpy.array(costates[::-1])
-    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    p = numpy.array(costates[::-1]).reshape(n_steps + 1, STATE_DIM, members)
+    gradient = numpy.array(gradients[::-1]).reshape(n_steps, N_GROUPS, CONTROL_DIM, members)
+    gradient = gradient.sum(axis=-1)
     result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     if full:
-        g_h = numpy.array(g_h[::-1]).sum(axis=-1)
-        g_t = numpy.array(g_t[::-1]).sum(axis=-1)
+        g_h = numpy.array(g_h[::-1]).reshape(n_steps, members).sum(axis=-1)
+        g_t = numpy.array(g_t[::-1]).reshape(n_steps, members).sum(axis=-1)
         later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
         result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
         result["gradient_h"] = g_h + later

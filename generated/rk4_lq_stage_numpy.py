@@ -146,6 +146,16 @@ def grid_control(t, y, p):
     return u
 
 
+def _zero(members):
+    """Zero over the members; a plain float for one member (scalar arithmetic is faster)."""
+    return numpy.zeros(members) if members > 1 else 0.0
+
+
+def _per_member(x, zero):
+    """x (..., K) as arrays over the members, or as floats (..., ) for a single member."""
+    return x if numpy.ndim(zero) else x[..., 0].tolist()
+
+
 def uniform_steps(n_steps):
     """Equal step sizes covering [T0, T_END]."""
     return numpy.full(n_steps, (T_END - T0) / n_steps)
@@ -180,18 +190,19 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     theta, h, y0, q = _inputs(theta, h, y0, params)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
-    zero = numpy.zeros(members)
-    controls, steps, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
-    y = tuple(y0)
+    zero = _zero(members)
+    controls, steps, times = theta.tolist(), h.tolist(), t.tolist()
+    y, q_rows = tuple(_per_member(y0, zero)), tuple(_per_member(q, zero))
     states, stages, cost = [y], [], zero
     for n in range(n_steps):
-        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q, zero)
+        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, zero)
         states.append(y)
         stages.append(Y)
         cost = cost + step_cost
-    objective = float(numpy.sum(cost)) + _terminal(numpy.array(y), q)[0]
+    y = numpy.array(states).reshape(n_steps + 1, STATE_DIM, members)
+    objective = float(numpy.sum(cost)) + _terminal(y[n_steps], q)[0]
     Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
-    return {"t": t, "y": numpy.array(states), "Y": Y, "objective": objective}
+    return {"t": t, "y": y, "Y": Y, "objective": objective}
 
 
 def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
@@ -209,14 +220,16 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     step = steps[form]
     t, y, Y = trajectory["t"], trajectory["y"], trajectory["Y"]
     n_steps, members = theta.shape[0], y.shape[-1]
-    zero = numpy.zeros(members)
-    controls, sizes, times, q = theta.tolist(), h.tolist(), t.tolist(), tuple(q)
-    flat_Y = Y.reshape(n_steps, STAGES * STATE_DIM, members)
-    p = tuple(_terminal(y[n_steps], q)[1])
+    zero = _zero(members)
+    controls, sizes, times = theta.tolist(), h.tolist(), t.tolist()
+    q_rows = tuple(_per_member(q, zero))
+    states = _per_member(y, zero)
+    flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
+    p = tuple(_per_member(_terminal(y[n_steps], q)[1], zero))
     costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(y[n]), tuple(flat_Y[n]),
-                                      controls[n], q, p, zero, full)
+        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+                                      controls[n], q_rows, p, zero, full)
         costates.append(p)
         multipliers.append(lam)
         gradients.append(g_u)
@@ -224,14 +237,15 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
         g_h.append(dh)
         g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
-    p = numpy.array(costates[::-1])
-    gradient = numpy.array(gradients[::-1]).sum(axis=-1).reshape(n_steps, N_GROUPS, CONTROL_DIM)
+    p = numpy.array(costates[::-1]).reshape(n_steps + 1, STATE_DIM, members)
+    gradient = numpy.array(gradients[::-1]).reshape(n_steps, N_GROUPS, CONTROL_DIM, members)
+    gradient = gradient.sum(axis=-1)
     result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     if full:
-        g_h = numpy.array(g_h[::-1]).sum(axis=-1)
-        g_t = numpy.array(g_t[::-1]).sum(axis=-1)
+        g_h = numpy.array(g_h[::-1]).reshape(n_steps, members).sum(axis=-1)
+        g_t = numpy.array(g_t[::-1]).reshape(n_steps, members).sum(axis=-1)
         later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
         result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
         result["gradient_h"] = g_h + later
