@@ -19,6 +19,8 @@ EXAMPLES = (
     ("kutta3", "nl", "stage", "numpy"),
     ("rk4", "vdp", "stage", "numpy"),
     ("rk4", "tanh_ensemble", "step", "numpy"),
+    ("rk4", "lq", "stage", "casadi"),
+    ("gauss2", "vdp", "stage", "casadi"),
 )
 
 
