@@ -164,7 +164,8 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     function (same problem, steps, controls), whose primal-dual point starts IPOPT with
     :data:`WARM_START_OPTIONS`. ``state_bounds``: (lower, upper), each of shape (D,), imposed
     on y_1..y_N. ``ipopt_options``: IPOPT option names and values, applied last.
-    ``symbolic``: "MX" (default; fast set-up) or "SX" (slower set-up, faster iterations).
+    ``symbolic``: "MX" (default; matrix operations, fast set-up) or "SX" (scalar operations:
+    set-up grows with N, iterations sometimes faster).
 
     Raises :class:`IpoptError` when IPOPT finds the problem infeasible, meets NaN/inf, diverges
     or fails outright; returns ``converged=False`` with IPOPT's status as ``message`` when it
