@@ -24,7 +24,8 @@ Costates from IPOPT's multipliers (costates()). CasADi's Lagrangian is J_h + lam
 MATH.md 3.1 adjoins p_{n+1}' (step - next) and Lambda_ni' (stage - next): hence
     p_{n+1} = -lam_g[g_step of step n],   Lambda_ni = -lam_g[g_stage of stage n, i],
 with no scaling. p_0 = p_1 + sum_i Lambda_0i (stationarity in y_0) and the stage costates
-P_ni = W_ni / b_i come from the derived multiplier form (costate_function()).
+(P_ni = W_ni / b_i, W_ni = b_i p_{n+1} + sum_j a_ji Lambda_nj) are the derived multiplier-form
+expressions of costate_function(). solve(N) builds, solves and returns all of these.
 """
 
 import casadi
@@ -53,26 +54,22 @@ CONTROL_LOWER = numpy.array([-numpy.inf])
 CONTROL_UPPER = numpy.array([numpy.inf])
 
 
-def step_function():
-    """One step of one member: (t, h, y, Y, u, q) -> (R, y_next, cost).
+def step(t, h, y, Y, u, q):
+    """One step for n (step, member) pairs at once, column j holding pair j (SX or MX).
 
-    R (S*D): stage residuals Y_i - (y + h sum_j a_ij f_j); y_next = y + h sum_i b_i f_i;
-    cost = h sum_i b_i L(t + c_i h, Y_i, u_GROUPS[i]). Y is stage-major, u group-major.
+    t, h (1, n); y (D, n); Y (S*D, n) stage-major; u (G*M, n) group-major; q (P, n).
+    Returns R (S*D, n), the stage residuals Y_i - (y + h sum_j a_ij f_j); y_next (D, n),
+    y + h sum_i b_i f_i; cost (1, n), h sum_i b_i L(t + c_i h, Y_i, u_GROUPS[i]).
+    Every operation is elementwise, so the graph does not grow with n.
     """
-    t = casadi.SX.sym("t")
-    h = casadi.SX.sym("h")
-    y = casadi.SX.sym("y", STATE_DIM)
-    Y = casadi.SX.sym("Y", STAGES * STATE_DIM)
-    u = casadi.SX.sym("u", N_GROUPS * CONTROL_DIM)
-    q = casadi.SX.sym("q", N_PARAMETERS)
-    y_0 = y[0]
-    y_1 = y[1]
-    Y_0_0 = Y[0]
-    Y_0_1 = Y[1]
-    Y_1_0 = Y[2]
-    Y_1_1 = Y[3]
-    u_0_0 = u[0]
-    u_1_0 = u[1]
+    y_0 = y[0, :]
+    y_1 = y[1, :]
+    Y_0_0 = Y[0, :]
+    Y_0_1 = Y[1, :]
+    Y_1_0 = Y[2, :]
+    Y_1_1 = Y[3, :]
+    u_0_0 = u[0, :]
+    u_1_0 = u[1, :]
     _t0 = -Y_0_0
     _t1 = 1 - Y_0_0**2
     _t2 = Y_0_1*_t1
@@ -89,12 +86,21 @@ def step_function():
     y_next_0 = h*((1/2)*F_0_0 + (1/2)*F_1_0) + y_0
     y_next_1 = h*((1/2)*F_0_1 + (1/2)*F_1_1) + y_1
     cost = h*((1/4)*Y_0_0**2 + (1/4)*Y_0_1**2 + (1/4)*Y_1_0**2 + (1/4)*Y_1_1**2 + (1/4)*u_0_0**2 + (1/4)*u_1_0**2)
-    return casadi.Function(
-        "step", [t, h, y, Y, u, q],
-        [casadi.vertcat(R_0_0, R_0_1, R_1_0, R_1_1),
-         casadi.vertcat(y_next_0, y_next_1),
-         casadi.vertcat(cost)],
-        ["t", "h", "y", "Y", "u", "q"], ["R", "y_next", "cost"])
+    R = casadi.vertcat(R_0_0, R_0_1, R_1_0, R_1_1)
+    y_next = casadi.vertcat(y_next_0, y_next_1)
+    return R, y_next, casadi.vertcat(cost)
+
+
+def step_function():
+    """step() of one pair as a casadi.Function (t, h, y, Y, u, q) -> (R, y_next, cost)."""
+    t = casadi.SX.sym("t")
+    h = casadi.SX.sym("h")
+    y = casadi.SX.sym("y", STATE_DIM)
+    Y = casadi.SX.sym("Y", STAGES * STATE_DIM)
+    u = casadi.SX.sym("u", N_GROUPS * CONTROL_DIM)
+    q = casadi.SX.sym("q", N_PARAMETERS)
+    return casadi.Function("step", [t, h, y, Y, u, q], list(step(t, h, y, Y, u, q)),
+                           ["t", "h", "y", "Y", "u", "q"], ["R", "y_next", "cost"])
 
 
 def terminal_function():
@@ -199,9 +205,9 @@ def sizes(n_steps):
 def transcription(n_steps, symbolic="MX"):
     """The NLP {x, p, f, g} with n_steps steps; the layout is in the module docstring.
 
-    step_function (one casadi.Function of (t, h, y, Y, u, q)) is mapped over all steps and
-    members. symbolic="MX" keeps the map as one node, so the NLP and its derivatives build in
-    time independent of the size of f; "SX" inlines it (faster evaluation, slower set-up).
+    step() acts on all (step, member) pairs at once, so the expression graph has the size of
+    one step whatever N is. symbolic: "MX" (matrix operations; fast set-up) or "SX" (scalar
+    operations; slower set-up, faster evaluation).
     """
     n, k = n_steps, MEMBERS
     sym = {"MX": casadi.MX, "SX": casadi.SX}[symbolic].sym
@@ -212,11 +218,14 @@ def transcription(n_steps, symbolic="MX"):
     h = sym("h", 1, n)
     y0 = sym("y0", STATE_DIM, k)
     q = sym("q", N_PARAMETERS, k)
-    step = [i for i in range(n) for _ in range(k)]  # column i*k + j: step i, member j
-    member = list(range(k)) * n
-    y_start = casadi.horzcat(y0, y[:, :(n - 1) * k])
-    R, y_next, cost = step_function().map(n * k)(
-        t[:, step], h[:, step], y_start, Y, theta[:, step], q[:, member])
+    if k == 1:
+        R, y_next, cost = step(t, h, casadi.horzcat(y0, y[:, :n - 1]), Y, theta, q)
+    else:
+        pair_step = [i for i in range(n) for _ in range(k)]  # column i*k + j: step i, member j
+        pair_member = list(range(k)) * n
+        R, y_next, cost = step(t[:, pair_step], h[:, pair_step],
+                               casadi.horzcat(y0, y[:, :(n - 1) * k]), Y,
+                               theta[:, pair_step], q[:, pair_member])
     terminal_cost = terminal_function().map(k)(y[:, (n - 1) * k:], q)[0]
     return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y)),
             "p": casadi.vertcat(casadi.vec(t), casadi.vec(h), casadi.vec(y0), casadi.vec(q)),

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
-from .codegen import Emitter, _common_context, input_hash
+from .codegen import Emitter, _common_context
 from .derive import Discretisation
 
 #: SymPy function name -> CasADi function (all act elementwise on SX).
@@ -65,8 +65,7 @@ def casadi_context(disc: Discretisation) -> dict:
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     s, d, m = tableau.stages, problem.state_dim, problem.control_dim
     emit = Emitter(CasadiPrinter())
-    ctx = _common_context(disc)
-    ctx["hash"] = input_hash(tableau, problem, disc.controls, "casadi")
+    ctx = _common_context(disc, "casadi")
 
     # Stage equations in the form "Y_i - (stage value the method assigns) = 0".
     residual_names = [f"R_{i}_{k}" for i in range(s) for k in range(d)]

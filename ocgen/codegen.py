@@ -178,7 +178,7 @@ def numpy_context(disc: Discretisation) -> dict:
     d, m = problem.state_dim, problem.control_dim
     members = {*sym.y, *(x for row in sym.Y for x in row), *sym.p, *sym.params,
                *(x for row in sym.lam for x in row), *(x for row in sym.P for x in row)}
-    ctx = _common_context(disc)
+    ctx = _common_context(disc, "numpy")
     if disc.implicit:
         R, J = disc.stage_residual, disc.stage_jacobian
         entries = [(i, j) for i in range(J.rows) for j in range(J.cols) if J[i, j] != 0]
@@ -208,12 +208,12 @@ def numpy_context(disc: Discretisation) -> dict:
     return ctx
 
 
-def _common_context(disc: Discretisation) -> dict:
+def _common_context(disc: Discretisation, backend: str) -> dict:
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     lower, upper = problem.bounds_arrays()
     return {
         "tableau": tableau, "problem": problem, "controls": disc.controls,
-        "version": __version__, "hash": input_hash(tableau, problem, disc.controls, "numpy"),
+        "version": __version__, "hash": input_hash(tableau, problem, disc.controls, backend),
         "s": tableau.stages, "d": problem.state_dim, "m": problem.control_dim,
         "n_groups": disc.n_groups, "groups": list(disc.groups),
         "c": [_float(sp.N(x, 17)) for x in tableau.c],
