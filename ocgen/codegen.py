@@ -203,7 +203,8 @@ def numpy_context(disc: Discretisation) -> dict:
                      + [f"{', '.join(map(str, row))}, = u[{g}]" for g, row in enumerate(sym.u)]
                      + ([f"{', '.join(map(str, sym.params))}, = q"] if sym.params else []))
     emit.reset()
-    ctx["grid_control"] = (emit.block([f"u[{l}]" for l in range(m)], list(disc.grid_control))
+    ctx["grid_control"] = (emit.block([f"u[..., {l}, :]" for l in range(m)],
+                                      list(disc.grid_control))
                            if disc.grid_control is not None else None)
     return ctx
 

@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 import sympy as sp
 
 from .errors import OcgenError
@@ -349,8 +350,11 @@ def _discretise(problem, tableau, controls) -> Discretisation:
 
     partner = None if tableau.zero_weights else _partner_form(problem, tableau, sym, groups,
                                                              system, at)
-    grid = None  # per-member φ(y_k, p_k) is not the law of a control shared by an ensemble
-    if system.control_law is not None and problem.members == 1:
+    # φ(y, p) is the law of an unconstrained control of one trajectory: with bounds it is not
+    # the minimiser of H, and for an ensemble the shared control solves Σ_k H_u = 0 instead.
+    grid = None
+    bounded = any(np.isfinite(b).any() for b in problem.bounds_arrays())
+    if system.control_law is not None and problem.members == 1 and not bounded:
         grid = tuple(u.xreplace({problem.time: sym.t, **dict(zip(problem.states, sym.y)),
                                  **dict(zip(system.costates, sym.p))})
                      for u in system.control_law)

@@ -29,7 +29,7 @@ import sympy as sp
 from sympy.polys.constructor import construct_domain
 
 from .errors import InputError
-from .tableau import ButcherTableau, is_zero, load_tableau
+from .tableau import ButcherTableau, canonical_entry, is_zero, load_tableau
 from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTree,
                     bicoloured_trees, rooted_trees, symplectic_classes)
 
@@ -239,7 +239,7 @@ class _Method:
         if self.mode == "float":
             return sp.Float(w)
         if self.mode == "symbolic":
-            return _tidy(w)
+            return canonical_entry(w)
         scale = self.Db * self.D ** (tree.order - 1)
         if self.mode == "rational":
             return sp.Rational(w, scale)
@@ -253,7 +253,7 @@ class _Method:
         value = self.value(tree)
         expected = sp.Rational(1, tree.density)
         return Condition(kind, tree.order, tree, tree.formula(), value, expected,
-                         _tidy(value - expected))
+                         canonical_entry(value - expected))
 
 
 class _DomainField:
@@ -273,7 +273,7 @@ class _DomainField:
         return bool(self.domain.to_sympy(x).is_negative)
 
     def to_sympy(self, x) -> sp.Expr:
-        return _tidy(self.domain.to_sympy(x))
+        return canonical_entry(self.domain.to_sympy(x))
 
 
 class _FloatField:
@@ -311,14 +311,7 @@ class _SymbolicField:
         return bool(float(x) < 0)
 
     def to_sympy(self, x) -> sp.Expr:
-        return _tidy(x)
-
-
-def _tidy(value: sp.Expr) -> sp.Expr:
-    value = sp.sympify(value)
-    if value.is_Rational or value.has(sp.Float):
-        return value
-    return sp.expand(sp.radsimp(value))
+        return canonical_entry(x)
 
 
 def _show(value: sp.Expr) -> str:
@@ -414,7 +407,7 @@ def hager_conditions(tableau, order: int | None = None) -> list[Condition]:
     for (q, _, formula, tree, rhs), value in zip(HAGER_CONDITIONS, values):
         if order is None or q == order:
             v = method.K.to_sympy(value)
-            out.append(Condition("control", q, tree, formula, v, rhs, _tidy(v - rhs)))
+            out.append(Condition("control", q, tree, formula, v, rhs, canonical_entry(v - rhs)))
     return out
 
 

@@ -129,16 +129,17 @@ class Solution:
 
 def kkt_residual(module: ModuleType, theta: np.ndarray, gradient: np.ndarray,
                  h: np.ndarray) -> float:
-    """max |∂J_h/∂u_g| / (h_n w_g) over free directions: the discrete H_u (MATH.md 3.2).
+    """max |θ − P(θ − ∂J_h/∂θ / (h w))|: the discrete H_u (MATH.md 3.2), projected on the bounds.
 
-    At an active bound only the component pointing into the feasible set counts.
+    Without bounds this is max |∂J_h/∂u_g| / (h_n w_g). At a bound only the part of the step
+    that stays feasible counts, so a control left short of an active bound is measured by its
+    distance to it.
     """
-    lower, upper = module.CONTROL_LOWER, module.CONTROL_UPPER
-    g = gradient.copy()
-    g[(theta <= lower) & (g > 0)] = 0.0
-    g[(theta >= upper) & (g < 0)] = 0.0
+    if not gradient.size:
+        return 0.0
     weights = h[:, None, None] * _safe_weights(module)[None, :, None]
-    return float(np.max(np.abs(g) / weights)) if g.size else 0.0
+    step = np.clip(theta - gradient / weights, module.CONTROL_LOWER, module.CONTROL_UPPER)
+    return float(np.max(np.abs(theta - step)))
 
 
 def _safe_weights(module: ModuleType) -> np.ndarray:
@@ -205,13 +206,16 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
                       bounds=bounds, options={"maxiter": max_iterations, "maxfun": 4 * max_iterations,
                                               "ftol": 0.0, "gtol": tolerance * 1e-2,
                                               "maxcor": 30})
-    z, message = result.x, f"L-BFGS-B: {result.message}"
+    z, message = result.x, f"L-BFGS-B: {str(result.message).rstrip(': ')}"
     if kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale, h) \
             > tolerance:
         polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
         if polished is not z:
             z, message = polished, message + "; then Newton-Krylov on the gradient"
-    theta = z.reshape(shape) / scale
+    # L-BFGS-B keeps active bounds exactly in the scaled variables; undo the scaling there
+    # without rounding off the bound
+    theta = np.where(z.reshape(shape) <= lower * scale, lower,
+                     np.where(z.reshape(shape) >= upper * scale, upper, z.reshape(shape) / scale))
     trajectory = module.forward(theta, h)
     co = module.costate(theta, trajectory, h, form=form)
     timings["solve"] = time.perf_counter() - start

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import OcgenError
 from .problem import load_problem
-from .solve import Solution, _safe_weights, generated_module
+from .solve import Solution, generated_module, kkt_residual
 from .tableau import load_tableau
 
 #: IPOPT statuses with no usable iterate: solve_casadi raises :class:`IpoptError`.
@@ -233,11 +233,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     lower = np.broadcast_to(module.CONTROL_LOWER, shape)
     upper = np.broadcast_to(module.CONTROL_UPPER, shape)
     at_lower, at_upper = active_bounds(theta, lower, upper)
-    gradient = co["gradient"].copy()
-    gradient[at_lower & (gradient > 0)] = 0.0
-    gradient[at_upper & (gradient < 0)] = 0.0
-    weights = h[:, None, None] * _safe_weights(module)[None, :, None]
-    residual = float(np.max(np.abs(gradient) / weights)) if gradient.size else 0.0
+    residual = kkt_residual(module, theta, co["gradient"], h)
     active = {"controls": _entries(at_lower, at_upper)}
     if state_bounds is not None:
         states = y[1:]  # (N, D, K): entries are [n - 1, component, member]

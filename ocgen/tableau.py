@@ -149,7 +149,7 @@ class ButcherTableau:
     @cached_property
     def d(self) -> sp.ImmutableMatrix:
         """d = Aᵀb, i.e. d_j = Σ_i b_i a_ij."""
-        return sp.ImmutableMatrix(self.A.T * self.b).applyfunc(_tidy)
+        return sp.ImmutableMatrix(self.A.T * self.b).applyfunc(canonical_entry)
 
     # -- the costate scheme --------------------------------------------------------------------
     def partner(self) -> "ButcherTableau":
@@ -168,7 +168,7 @@ class ButcherTableau:
                 f"{self.name} has no partner tableau: {listed} (the partner form of the costate "
                 "needs every b_i ≠ 0; use the multiplier form, MATH.md 3.3)")
         s, A, b = self.stages, self.A, self.b
-        At = sp.ImmutableMatrix(s, s, lambda i, j: _tidy(b[j] - b[j] * A[j, i] / b[i]))
+        At = sp.ImmutableMatrix(s, s, lambda i, j: canonical_entry(b[j] - b[j] * A[j, i] / b[i]))
         return ButcherTableau(name=f"{self.name} partner", A=At, b=self.b)
 
     @cached_property
@@ -246,7 +246,7 @@ class ButcherTableau:
         return self.name
 
 
-def _tidy(value: sp.Expr) -> sp.Expr:
+def canonical_entry(value: sp.Expr) -> sp.Expr:
     """Canonical form of an entry: rationals and floats stay, surds are rationalised and expanded."""
     value = sp.sympify(value)
     if value.is_Rational or value.has(sp.Float):

@@ -415,8 +415,8 @@ def _solver(backend: str):
         try:
             from .solve_casadi import solve_casadi
         except ImportError as err:
-            raise OcgenError(f"the casadi backend is not available ({err}); install the "
-                             "casadi extra or use --backend numpy") from None
+            raise OcgenError(f"the casadi backend is not available ({err}); reinstall ocgen "
+                             "with its dependencies or use --backend numpy") from None
         return solve_casadi
     raise OcgenError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 

@@ -4,6 +4,7 @@ Every expected value is written here from the literature (Butcher 2016; Hairer, 
 Wanner I; Hairer & Wanner II) or from MATH.md, never pasted from the code's output.
 """
 
+import dataclasses
 import json
 import sys
 
@@ -140,7 +141,7 @@ def test_c_with_floats_is_checked_with_tolerance():
 
 def test_tableau_is_immutable():
     t = rk4()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         t.name = "other"
     assert isinstance(t.A, sp.ImmutableMatrix)
 

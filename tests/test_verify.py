@@ -116,10 +116,12 @@ def test_step_controls_converge_with_order_two(tableau):
 
 
 def test_tied_controls_keep_rk4_order_four():
-    v = verify("rk4", "lq", (10, 20, 40), "tied")
-    assert v.observed_order["state"] == pytest.approx(4, abs=SLOPE_TOLERANCE)
-    assert v.verdict["overall"] in ("pass", "fail")  # objective may be pre-asymptotic
-    assert v.verdict["state"] == "pass"
+    """MATH.md 2: tied controls keep order 4 for RK4 and make its stage controls order 3."""
+    v = verify("rk4", "lq", (10, 20, 40, 80), "tied")
+    for q in ("state", "costate", "grid_control"):
+        assert v.observed_order[q] == pytest.approx(4, abs=SLOPE_TOLERANCE)
+    assert v.observed_order["stage_control"] == pytest.approx(3, abs=SLOPE_TOLERANCE)
+    assert v.verdict["overall"] == "pass"
 
 
 def test_vdp_against_bvp_reference():
