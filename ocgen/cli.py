@@ -148,6 +148,17 @@ def _problem_arguments(p, steps: bool = False) -> None:
         p.add_argument("--steps", type=int, required=True, metavar="N", help="number of steps")
 
 
+def _writable(path: str):
+    """An output file whose folder exists (checked before any work is done)."""
+    from pathlib import Path
+    path = Path(path)
+    if path.is_dir():
+        raise OcgenError(f"{path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise OcgenError(f"{path}: the folder {path.parent} does not exist")
+    return path
+
+
 def _inputs(args):
     """Load tableau and problem; report MATH.md 3.3 on stderr once."""
     import warnings
@@ -181,8 +192,12 @@ def cmd_generate(args) -> int:
     from .codegen import generate, module_name, write_module
     tableau, problem = _inputs(args)
     text = generate(tableau, problem, args.controls, args.backend)  # before anything is written
-    path = Path(args.output) if args.output else \
-        Path("generated") / f"{module_name(tableau, problem, args.controls, args.backend)}.py"
+    if args.output:
+        path = _writable(args.output)
+    else:
+        name = module_name(tableau, problem, args.controls, args.backend)
+        path = Path("generated") / f"{name}.py"
+        path.parent.mkdir(exist_ok=True)
     print(f"wrote {write_module(text, path)}")
     return 0
 
@@ -214,7 +229,8 @@ def format_solution(solution) -> str:
              f"  objective J_h     {solution.objective:.15g}"]
     if solution.problem.solution is not None:
         exact = float(solution.problem.solution.objective.evalf(17))
-        lines.append(f"  continuous J*     {exact:.15g}   (J_h - J* = {solution.objective - exact:.3e})")
+        error = solution.objective - exact
+        lines.append(f"  continuous J*     {exact:.15g}   (J_h - J* = {error:.3e})")
     status = "converged" if solution.converged else "NOT converged"
     lines.append(f"  {status} in {solution.iterations} iterations; KKT residual "
                  f"max|dJ/du|/(h b) = {solution.kkt_residual:.2e} ({solution.message})")
@@ -223,6 +239,8 @@ def format_solution(solution) -> str:
 
 
 def cmd_solve(args) -> int:
+    if not 0 < args.tolerance < float("inf"):
+        raise OcgenError(f"--tolerance must be a positive number, found {args.tolerance}")
     tableau, problem = _inputs(args)
     solution = _solve(tableau, problem, args.steps, args.controls, args.backend, args.tolerance)
     if args.json:
@@ -258,6 +276,8 @@ def _steps(text: str) -> tuple[int, ...]:
 
 def cmd_verify(args) -> int:
     from .verify import format_verification, plot_verification, verify
+    if args.plot:
+        _writable(args.plot)
     tableau, problem = _inputs(args)
     result = verify(tableau, problem, _steps(args.steps), controls=args.controls,
                     backend=args.backend)
@@ -269,7 +289,7 @@ def cmd_verify(args) -> int:
         print(format_verification(result))
         if args.plot:
             print(f"plot written to {args.plot}")
-    return 0
+    return 0 if result.verdict["overall"] != "fail" else 1
 
 
 # -- ocgen demo ------------------------------------------------------------------------------
@@ -293,6 +313,7 @@ def cmd_demo(args) -> int:
     from .tableau import load_tableau
     from .verify import format_verification, plot_verification, verify
     folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
     problem = load_problem("lq")
     for name in ("rk4", "ssprk3"):
         tableau = load_tableau(name)
@@ -336,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except OcgenError as err:
         print(f"ocgen: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as err:  # e.g. an output path that is a folder or cannot be written
+        if isinstance(err, BrokenPipeError):
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"ocgen: error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # e.g. `ocgen tableau list | head`
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -173,7 +173,7 @@ def _float(x: float) -> str:
 
 def numpy_context(disc: Discretisation) -> dict:
     """Everything the NumPy template needs, as strings and small lists."""
-    problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
+    problem, sym = disc.problem, disc.symbols
     emit = Emitter(_NumPyPrinter({"fully_qualified_modules": True}))
     d, m = problem.state_dim, problem.control_dim
     members = {*sym.y, *(x for row in sym.Y for x in row), *sym.p, *sym.params,
@@ -228,12 +228,8 @@ def _common_context(disc: Discretisation, backend: str) -> dict:
         "control_names": [str(x) for x in problem.controls],
         "y": [str(x) for x in sym.y], "p": [str(x) for x in sym.p],
         "Y": [[str(x) for x in row] for row in sym.Y],
-        "u": [[str(x) for x in row] for row in sym.u],
         "q": [str(x) for x in sym.params],
-        "lam": [[str(x) for x in row] for row in sym.lam],
-        "P": [[str(x) for x in row] for row in sym.P],
         "outside_theory": disc.outside_theory,
-        "autonomous": problem.is_autonomous,
     }
 
 
@@ -265,8 +261,7 @@ def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, control
 
 
 def write_module(text: str, path: str | Path) -> Path:
-    """Write generated source to ``path`` (creating folders) and return the path."""
+    """Write generated source to ``path`` (its folder must exist) and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

@@ -14,6 +14,7 @@ This replaces ``sympify``/``eval``, which would execute arbitrary code from a fi
 from __future__ import annotations
 
 import ast
+import math
 import warnings
 from typing import Mapping
 
@@ -69,7 +70,7 @@ def parse_expression(
     if isinstance(value, int):
         return sp.Integer(value)
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise InputError(f"expected a finite number, found {value!r}", key=key)
         return sp.Float(value, 17)
     if not isinstance(value, str):
@@ -86,8 +87,9 @@ def parse_expression(
             warnings.simplefilter("ignore", SyntaxWarning)
             tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
-        col = (err.offset or 1)
-        raise InputError(f"syntax error at column {col} in {text!r}", key=key) from None
+        col = err.offset or 0
+        where = f"at column {col}" if 1 <= col <= len(text) else "at the end"
+        raise InputError(f"syntax error {where} in {text!r}", key=key) from None
     except (RecursionError, MemoryError):
         raise InputError(f"expression nested too deeply in {text!r}", key=key) from None
     if _depth(tree) > MAX_DEPTH:
