@@ -202,6 +202,7 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
     sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
     """
+    h = numpy.diff(trajectory["t"]) if h is None else h  # the steps the forward sweep took
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
     steps = {"multiplier": _costate_step_multiplier, "partner": _costate_step_partner}
     if form not in steps:

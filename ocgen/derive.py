@@ -109,7 +109,11 @@ def control_groups(tableau: ButcherTableau, mode: str) -> tuple[int, ...]:
 
 
 def outside_theory_reason(tableau: ButcherTableau, mode: str) -> str | None:
-    """Why stage-wise controls make the discrete problem ill-posed (MATH.md 3.3), or None."""
+    """Why the discrete problem is ill-posed (MATH.md 3.3) or the method inconsistent, or None."""
+    total = sum(tableau.b)
+    if not is_zero(total - 1, tableau.tolerance):
+        return (f"{tableau.name} has Σ b_i = {total} ≠ 1: the method is not consistent (order "
+                "0), so the discrete problem does not approximate the continuous one")
     if mode == "step" or tableau.weights_positive:
         return None
     zero = ", ".join(f"b_{i + 1} = 0" for i in tableau.zero_weights)

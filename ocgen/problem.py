@@ -76,6 +76,10 @@ class OptimalControlProblem:
             if len(values) != members:
                 raise InputError(f"needs one value per ensemble member ({members}), found "
                                  f"{len(values)}", key=f"member_parameters.{sym}", **where)
+        if self.solution is not None and members > 1:
+            raise InputError("a closed-form solution describes one trajectory; an ensemble "
+                             f"({members} initial states) cannot have one", key="solution",
+                             **where)
         if self.control_bounds and len(self.control_bounds) != m:
             raise InputError(f"expected bounds for {m} controls", key="bounds", **where)
         for (lo, hi), u in zip(self.control_bounds, self.controls):
@@ -102,10 +106,6 @@ class OptimalControlProblem:
     def members(self) -> int:
         """Number of ensemble members (1 for an ordinary problem)."""
         return len(self.initial_states)
-
-    @property
-    def is_ensemble(self) -> bool:
-        return self.members > 1 or bool(self.member_parameters)
 
     @property
     def is_autonomous(self) -> bool:
@@ -136,7 +136,7 @@ def _check_symbols(expr: sp.Expr, allowed: set, key: str, source: str) -> None:
 
 def _check_differentiable(problem: OptimalControlProblem) -> None:
     """f, L and Φ must have derivatives SymPy can write down (no Abs, sign, Piecewise …)."""
-    variables = (*problem.states, *problem.controls)
+    variables = (problem.time, *problem.states, *problem.controls)
     for key, expr in [*((f"dynamics[{i}]", e) for i, e in enumerate(problem.dynamics)),
                       ("running_cost", problem.running_cost),
                       ("terminal_cost", problem.terminal_cost)]:

@@ -59,7 +59,8 @@ def test_stationarity_matches_math_md(tableau, problem, controls):
         for x, e in zip(lam, expected):
             assert is_zero(values[x] - e.xreplace(values)), x
     else:  # implicit: M Λ = r must be the same linear system as Λ = Λ(Λ)
-        residual = stages.matrix * sp.Matrix(lam) - stages.rhs - (sp.Matrix(lam) - sp.Matrix(expected))
+        lam_vector = sp.Matrix(lam)
+        residual = stages.matrix * lam_vector - stages.rhs - (lam_vector - sp.Matrix(expected))
         assert all(is_zero(e) for e in residual)
     for g, row in enumerate(disc.multiplier.control_gradient):
         for l, e in enumerate(row):
@@ -96,3 +97,11 @@ def test_zero_or_negative_weights_warn_with_stage_controls(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error", OutsideTheoryWarning)
         discretise(load_problem("lq"), load_tableau(name), "step")
+
+
+def test_inconsistent_tableau_is_reported():
+    from ocgen.tableau import ButcherTableau
+    half = ButcherTableau(name="half", A=sp.Matrix([[0, 0], [1, 0]]),
+                          b=[sp.Rational(1, 4), sp.Rational(1, 4)])
+    with pytest.warns(OutsideTheoryWarning, match="not consistent"):
+        discretise(load_problem("lq"), half, "step")

@@ -14,7 +14,8 @@ from ocgen.tableau import builtin_tableaux, load_tableau
 from ocgen.taylor import taylor_test
 
 ALL = [t.source[:-5] for t in builtin_tableaux()]
-REPRESENTATIVE = ["rk4", "sdirk23", "gauss2", "explicit_midpoint"]  # explicit, DIRK, implicit, b_1 = 0
+# explicit, DIRK, fully implicit, and b_1 = 0
+REPRESENTATIVE = ["rk4", "sdirk23", "gauss2", "explicit_midpoint"]
 
 
 def random_point(module, n_steps=4, seed=0):
@@ -91,7 +92,8 @@ def test_ensemble_gradient_is_the_sum_over_members(module_for):
 
 def _generate_in_fresh_process(seed):
     code = ("import sys; from ocgen.codegen import generate; "
-            "sys.stdout.write(generate('gauss2', 'vdp', 'tied') + generate('rk4', 'tanh_ensemble'))")
+            "sys.stdout.write(generate('gauss2', 'vdp', 'tied') "
+            "+ generate('rk4', 'tanh_ensemble'))")
     env = {**os.environ, "PYTHONHASHSEED": str(seed)}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=True).stdout
@@ -128,3 +130,26 @@ def test_header_names_inputs():
     for word in ("RK4", "lq", "tied", "Inputs:", "ocgen"):
         assert word in header
     assert "import ocgen" not in text and "from ocgen" not in text
+
+
+TIME_DEPENDENT = """
+name = "forced"
+states = ["x", "z"]
+controls = ["u"]
+horizon = [0, 1]
+initial_state = [1, 0.5]
+dynamics = ["z + sin(2*t)*u", "-x*t + u"]
+running_cost = "(u**2 + x**2)*(1 + t**2)/2 + cos(t)*z"
+terminal_cost = "z**2"
+"""
+
+
+@pytest.mark.parametrize("controls", ["stage", "step"])
+@pytest.mark.parametrize("name", ["rk4", "ssprk3", "radau_iia2", "explicit_midpoint"])
+def test_time_dependent_problem(module_for, tmp_path_factory, name, controls):
+    """f and L depend on t: ∂J/∂h needs ∂ℓ/∂t of every later step (MATH.md 3.1)."""
+    path = tmp_path_factory.mktemp("forced") / "forced.toml"
+    path.write_text(TIME_DEPENDENT)
+    module = module_for(name, str(path), controls)
+    theta, h, _, trajectory, co = check_gradients(module, seed=2)
+    check_partner_form(module, theta, h, trajectory, co)

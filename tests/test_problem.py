@@ -88,3 +88,10 @@ def test_empty_and_invalid_files(tmp_path):
 def test_unknown_problem_name():
     with pytest.raises(InputError, match="unknown problem"):
         load_problem("no-such-problem")
+
+
+def test_closed_form_of_an_ensemble_is_rejected(tmp_path):
+    text = GOOD.replace("initial_state = [1]", "initial_states = [[1], [2]]") + (
+        '[solution]\nstate = ["1"]\ncostate = ["0"]\ncontrol = ["0"]\nobjective = "0"\n')
+    with pytest.raises(InputError, match="solution"):
+        load_problem(write(tmp_path, text))

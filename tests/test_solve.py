@@ -58,3 +58,27 @@ def test_ensemble_solution_keeps_member_axis():
     data = solve("rk4", "tanh_ensemble", 5).to_json()
     assert np.shape(data["states"]) == (6, 2, 8)
     assert data["grid_control"] is None
+
+
+TWO_CONTROLS = """
+name = "two_controls"
+states = ["x", "z"]
+controls = ["u", "v"]
+horizon = [0, 1]
+initial_state = [1, 0]
+dynamics = ["u + z*v", "-x + v"]
+running_cost = "(u**2 + v**2)*(1 + x**2)/2 + x**2/2"
+terminal_cost = "z**2"
+"""
+
+
+def test_grid_control_of_two_coupled_controls(tmp_path):
+    """H_u = 0 gives u = -p_x/(1 + x²), v = -(p_x z + p_z)/(1 + x²), solved here by hand."""
+    path = tmp_path / "two.toml"
+    path.write_text(TWO_CONTROLS)
+    solution = solve("rk4", str(path), 10)
+    assert solution.converged
+    x, z = solution.states[:, 0, 0], solution.states[:, 1, 0]
+    px, pz = solution.costates[:, 0, 0], solution.costates[:, 1, 0]
+    expected = np.stack([-px / (1 + x**2), -(px * z + pz) / (1 + x**2)], axis=1)
+    assert np.allclose(solution.grid_control[:, :, 0], expected, rtol=1e-13, atol=1e-15)
