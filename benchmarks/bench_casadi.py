@@ -9,7 +9,6 @@ import time
 import warnings
 
 import casadi
-import numpy as np
 
 from ocgen.problem import load_problem
 from ocgen.solve import generated_module, solve

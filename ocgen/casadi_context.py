@@ -104,5 +104,4 @@ def casadi_context(disc: Discretisation) -> dict:
     ctx["Y_flat"] = [str(x) for x in _flat(sym.Y)]
     ctx["u_flat"] = [str(x) for x in _flat(sym.u)]
     ctx["members"] = problem.members
-    ctx["weights_positive"] = tableau.weights_positive
     return ctx

@@ -15,7 +15,7 @@ from .errors import InputError
 
 
 def read_data_file(path: str | Path) -> dict:
-    """The top-level table of a ``.toml`` or ``.json`` file; InputError naming the file otherwise."""
+    """The top-level table of a ``.toml`` or ``.json`` file; else InputError naming the file."""
     path = Path(path)
     source = str(path)
     if path.suffix.lower() not in (".toml", ".json"):

@@ -433,7 +433,7 @@ def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> Or
     Failing conditions of order ≤ 4 are reported as Hager's formulas (one per class), above
     order 4 as the failing representative trees.
     """
-    _check_max(max_order, MAX_CONTROL_ORDER, "max_order")
+    _check_max(max_order, MAX_CONTROL_ORDER, "max_control_order")
     method = _method(tableau)
     t = method.tableau
     if not method.weights_positive:

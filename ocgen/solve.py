@@ -166,8 +166,10 @@ def _polish(fun, z, bounds, gradient_tolerance):
         return fun(full)[1][free]
 
     try:
-        found = root(gradient, z[free], method="krylov",
-                     options={"fatol": gradient_tolerance, "maxiter": 50})
+        with warnings.catch_warnings():  # a failed polish is handled below, not printed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            found = root(gradient, z[free], method="krylov",
+                         options={"fatol": gradient_tolerance, "maxiter": 50})
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return z
     if not np.all(np.isfinite(found.x)):
@@ -203,7 +205,8 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b) for a, b in bounds]
     start = time.perf_counter()
     result = minimize(fun, (theta0 * scale).ravel(), jac=True, method="L-BFGS-B",
-                      bounds=bounds, options={"maxiter": max_iterations, "maxfun": 4 * max_iterations,
+                      bounds=bounds, options={"maxiter": max_iterations,
+                                              "maxfun": 4 * max_iterations,
                                               "ftol": 0.0, "gtol": tolerance * 1e-2,
                                               "maxcor": 30})
     z, message = result.x, f"L-BFGS-B: {str(result.message).rstrip(': ')}"

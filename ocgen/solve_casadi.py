@@ -4,7 +4,8 @@ The generated module (``ocgen generate --backend casadi``) transcribes the probl
 y_1..y_N, stage values Y_ni and control parameters θ as unknowns and the stage and step
 equations as equality constraints written "next − step = 0":
 
-    g_stage = Y_ni − (y_n + h_n Σ_j a_ij f_nj) = 0,      g_step = y_{n+1} − (y_n + h_n Σ_i b_i f_ni) = 0.
+    g_stage = Y_ni − (y_n + h_n Σ_j a_ij f_nj) = 0,
+    g_step  = y_{n+1} − (y_n + h_n Σ_i b_i f_ni) = 0.
 
 **Costates from the multipliers.** CasADi's Lagrangian is J_h + lam_gᵀg; MATH.md 3.1 adjoins
 p_{n+1}ᵀ(step − next) and Λ_niᵀ(stage − next) to the same J_h. The two Lagrangians are equal

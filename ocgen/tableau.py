@@ -247,7 +247,7 @@ class ButcherTableau:
 
 
 def canonical_entry(value: sp.Expr) -> sp.Expr:
-    """Canonical form of an entry: rationals and floats stay, surds are rationalised and expanded."""
+    """Canonical form of an entry: rationals and floats stay, surds rationalised and expanded."""
     value = sp.sympify(value)
     if value.is_Rational or value.has(sp.Float):
         return value

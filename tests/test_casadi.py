@@ -70,7 +70,8 @@ def compare(module_for, solution, reference, tableau, problem, controls, objecti
     trajectory = module.forward(solution.controls, solution.h)
     derived = module.costate(solution.controls, trajectory, solution.h)
     assert np.max(np.abs(trajectory["y"] - solution.states)) <= 1e-9
-    assert abs(trajectory["objective"] - solution.objective) <= 1e-12 * abs(solution.objective) + 1e-14
+    difference = abs(trajectory["objective"] - solution.objective)
+    assert difference <= 1e-12 * abs(solution.objective) + 1e-14
     assert np.max(np.abs(derived["p"] - solution.costates)) <= 1e-7
     assert np.max(np.abs(derived["stage_costates"] - solution.stage_costates)) <= 1e-7
     if "stage_multipliers" in derived:

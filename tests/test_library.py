@@ -112,7 +112,8 @@ def test_library_covers_the_classics():
         ("LobattoIIIC3", 4, 4), ("Crank-Nicolson", 2, 2),
     ]:
         tableau = load_tableau(name)
-        assert (tableau.literature_order, tableau.literature_control_order) == (order, control), name
+        recorded = (tableau.literature_order, tableau.literature_control_order)
+        assert recorded == (order, control), name
     for name, order in [("Mid22", 2), ("Heun33", 3), ("DP5", 5), ("DOPRI5", 5), ("BS3", 3),
                         ("RK23BS", 3), ("Merson43", 4), ("RKF45", 5), ("CashKarp", 5),
                         ("SSP43", 3), ("SSP104", 4), ("SDIRK4", 4), ("TR-BDF2", 2)]:

@@ -71,7 +71,7 @@ def test_butcher_product_and_rest():
     assert T.graft(T).graft(T2) == t
     assert t.rest.graft(t.edges[-1][1], t.edges[-1][0]) == t
     with pytest.raises(ValueError):
-        LEAF.rest
+        _ = LEAF.rest
 
 
 # -- γ, σ and notation -----------------------------------------------------------------------
