@@ -10,6 +10,7 @@ import pytest
 import sympy as sp
 
 from ocgen.files import read_data_file
+from ocgen.order import classical_order, control_order
 from ocgen.tableau import load_tableau
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,13 +19,6 @@ CUSTOM_TOML = EXAMPLES / "custom_tableau.toml"
 CUSTOM_JSON = EXAMPLES / "custom_tableau.json"
 ALL_KEYS = {"name", "aliases", "citation", "order", "control_order", "A", "b", "c"}
 
-try:
-    from ocgen.order import classical_order, control_order
-except ImportError as err:  # ocgen.order is written alongside these examples
-    ORDER_MISSING = f"ocgen.order does not import yet ({err})"
-else:
-    ORDER_MISSING = None
-needs_order = pytest.mark.skipif(ORDER_MISSING is not None, reason=ORDER_MISSING or "")
 
 R = sp.Rational
 S3 = sp.sqrt(3)
@@ -82,7 +76,6 @@ def test_custom_files_have_partners():
         assert t.partner().b == t.b
 
 
-@needs_order
 @pytest.mark.parametrize("path", [CUSTOM_TOML, CUSTOM_JSON], ids=["toml", "json"])
 def test_custom_files_orders(path):
     t = load_tableau(path)
@@ -90,7 +83,6 @@ def test_custom_files_orders(path):
     assert control_order(t).order == 3
 
 
-@needs_order
 def test_api_script_runs():
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -115,3 +107,13 @@ def test_api_script_runs():
     assert "symplectic (its own partner): False" in out
     assert "\\begin{array}" in out
     assert "refused: typed-in: A[1][0]: unknown function '__import__'" in out
+
+
+def test_solve_api_script_runs():
+    done = subprocess.run([sys.executable, str(Path("examples") / "solve_api.py")], cwd=ROOT,
+                          capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "Taylor test rates [2.0, 2.0, 2.0]" in lines[0]
+    assert "converged: True" in lines[1] and "controls on a bound: 0" not in lines[1]
+    assert lines[-1] == "verdict: pass"
