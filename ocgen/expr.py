@@ -89,7 +89,7 @@ def parse_expression(
     except SyntaxError as err:
         col = err.offset or 0
         where = f"at column {col}" if 1 <= col <= len(text) else "at the end"
-        raise InputError(f"syntax error {where} in {text!r}", key=key) from None
+        raise InputError(f"syntax error {where} in {text!r} ({err.msg})", key=key) from None
     except (RecursionError, MemoryError):
         raise InputError(f"expression nested too deeply in {text!r}", key=key) from None
     if _depth(tree) > MAX_DEPTH:
