@@ -21,7 +21,7 @@ from . import __version__
 from .errors import OcgenError
 from .derive import CostateStep, Discretisation, LinearStages, discretise
 from .problem import OptimalControlProblem, load_problem
-from .tableau import ButcherTableau, load_tableau
+from .tableau import ButcherTableau, as_number, load_tableau
 
 BACKENDS = ("numpy", "casadi")
 
@@ -39,7 +39,7 @@ class _NumPyPrinter(NumPyPrinter):
 
 def _numeric(expr: sp.Expr) -> sp.Expr:
     """Irrational constants (surds of the tableau) as 17-digit floats; rationals stay exact."""
-    return sp.sympify(expr).replace(
+    return as_number(expr).replace(
         lambda e: e.is_number and not e.is_Rational and not e.is_Float and not e.free_symbols,
         lambda e: e.evalf(17))
 

@@ -29,7 +29,7 @@ import sympy as sp
 from sympy.polys.constructor import construct_domain
 
 from .errors import InputError
-from .tableau import ButcherTableau, canonical_entry, is_zero, load_tableau
+from .tableau import ButcherTableau, as_number, canonical_entry, is_zero, load_tableau
 from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTree,
                     bicoloured_trees, rooted_trees, symplectic_classes)
 
@@ -315,7 +315,7 @@ class _SymbolicField:
 
 
 def _show(value: sp.Expr) -> str:
-    value = sp.sympify(value)
+    value = as_number(value)
     if value.is_Float:
         return repr(float(value))
     return str(value)

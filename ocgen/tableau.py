@@ -30,9 +30,18 @@ class ZeroWeightError(OcgenError):
     """The partner (symplectic costate) tableau needs all weights b_i ≠ 0 (MATH.md 3.2)."""
 
 
+def as_number(value) -> sp.Expr:
+    """A SymPy value from one that already is, or from a Python int or float (never text)."""
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a SymPy value, int or float, found {type(value).__name__}")
+    return sp.Integer(value) if isinstance(value, int) else sp.Float(value, 17)
+
+
 def is_zero(value: sp.Expr, tolerance: float = 0.0) -> bool:
     """Exact zero test for rationals and surds; ``|value| <= tolerance`` once floats appear."""
-    value = sp.sympify(value)
+    value = as_number(value)
     if value.has(sp.Float):
         return abs(complex(value.evalf())) <= tolerance
     if value.is_Rational:
@@ -248,7 +257,7 @@ class ButcherTableau:
 
 def canonical_entry(value: sp.Expr) -> sp.Expr:
     """Canonical form of an entry: rationals and floats stay, surds rationalised and expanded."""
-    value = sp.sympify(value)
+    value = as_number(value)
     if value.is_Rational or value.has(sp.Float):
         return value
     return sp.expand(sp.radsimp(value))
@@ -256,7 +265,7 @@ def canonical_entry(value: sp.Expr) -> sp.Expr:
 
 def _as_double(value: sp.Expr) -> sp.Expr:
     """A floating-point entry as ``parse_number`` stores a float; exact entries unchanged."""
-    value = sp.sympify(value)
+    value = as_number(value)
     if value.has(sp.Float) and value.is_number:
         return sp.Float(float(value), 17)
     return value
