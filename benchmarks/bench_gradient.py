@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ocgen.codegen import generate
+from ocgen.codegen import _render, generate
 from ocgen.derive import _discretise, discretise
 from ocgen.examples import EXAMPLES
 from ocgen.solve import generated_module
@@ -85,6 +85,7 @@ def generation_times():
     print("\nexample                             derive[s]  generate[s]")
     for tableau, problem, controls, backend in EXAMPLES:
         _discretise.cache_clear()
+        _render.cache_clear()
         from ocgen.problem import load_problem
         from ocgen.tableau import load_tableau
         t, p = load_tableau(tableau), load_problem(problem)
