@@ -116,6 +116,7 @@ class Solution:
             "stage_controls": self.stage_controls.tolist(),
             "stage_times": (self.t[:-1, None] + self.h[:, None] *
                             np.array([float(c) for c in self.tableau.c])).tolist(),
+            "stage_values": squeeze(self.stage_values).tolist(),
             "stage_costates": squeeze(self.stage_costates).tolist(),
             "grid_control": (squeeze(self.grid_control).tolist()
                              if self.grid_control is not None else None),
@@ -140,6 +141,22 @@ def kkt_residual(module: ModuleType, theta: np.ndarray, gradient: np.ndarray,
     weights = h[:, None, None] * _safe_weights(module)[None, :, None]
     step = np.clip(theta - gradient / weights, module.CONTROL_LOWER, module.CONTROL_UPPER)
     return float(np.max(np.abs(theta - step)))
+
+
+def active_bounds(values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  tolerance: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of entries within ``tolerance``·(1 + |bound|) of their lower / upper bound."""
+    with np.errstate(invalid="ignore"):
+        at_lower = np.isfinite(lower) & (values - lower <= tolerance * (1 + np.abs(lower)))
+        at_upper = np.isfinite(upper) & (upper - values <= tolerance * (1 + np.abs(upper)))
+    return at_lower, at_upper
+
+
+def bound_entries(at_lower: np.ndarray, at_upper: np.ndarray) -> dict:
+    """Counts and [index..., "lower"|"upper"] entries of the active bounds."""
+    entries = sorted([*([*map(int, i), "lower"] for i in np.argwhere(at_lower)),
+                      *([*map(int, i), "upper"] for i in np.argwhere(at_upper))])
+    return {"lower": int(at_lower.sum()), "upper": int(at_upper.sum()), "entries": entries}
 
 
 def _safe_weights(module: ModuleType) -> np.ndarray:
@@ -223,6 +240,7 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     co = module.costate(theta, trajectory, h, form=form)
     timings["solve"] = time.perf_counter() - start
     residual = kkt_residual(module, theta, co["gradient"], h)
+    active = {"controls": bound_entries(*active_bounds(theta, lower, upper))}
     grid = (module.grid_control(trajectory["t"], trajectory["y"], co["p"])
             if hasattr(module, "grid_control") else None)
     return Solution(
@@ -232,4 +250,5 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         stage_costates=co["stage_costates"], controls=theta,
         stage_controls=module.stage_controls(theta), grid_control=grid,
         iterations=int(result.nit), converged=bool(residual <= tolerance),
-        message=message, kkt_residual=residual, timings=timings)
+        message=message, kkt_residual=residual, timings=timings,
+        extra={"active_bounds": active})

@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import OcgenError
 from .problem import load_problem
-from .solve import Solution, generated_module, kkt_residual
+from .solve import Solution, active_bounds, bound_entries, generated_module, kkt_residual
 from .tableau import load_tableau
 
 #: IPOPT statuses with no usable iterate: solve_casadi raises :class:`IpoptError`.
@@ -138,21 +138,6 @@ def _warm_start(warm_start, size: dict) -> dict:
     return {"x0": x, "lam_x0": lam_x, "lam_g0": lam_g}
 
 
-def active_bounds(values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                  tolerance: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of entries within ``tolerance``·(1 + |bound|) of their lower / upper bound."""
-    with np.errstate(invalid="ignore"):
-        at_lower = np.isfinite(lower) & (values - lower <= tolerance * (1 + np.abs(lower)))
-        at_upper = np.isfinite(upper) & (upper - values <= tolerance * (1 + np.abs(upper)))
-    return at_lower, at_upper
-
-
-def _entries(at_lower: np.ndarray, at_upper: np.ndarray) -> dict:
-    entries = sorted([*([*map(int, i), "lower"] for i in np.argwhere(at_lower)),
-                      *([*map(int, i), "upper"] for i in np.argwhere(at_upper))])
-    return {"lower": int(at_lower.sum()), "upper": int(at_upper.sum()), "entries": entries}
-
-
 def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=None,
                  initial_guess=None, tolerance: float = 1e-10, max_iterations: int = 3000,
                  print_level: int = 0, ipopt_options: dict | None = None, warm_start=None,
@@ -235,12 +220,12 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     upper = np.broadcast_to(module.CONTROL_UPPER, shape)
     at_lower, at_upper = active_bounds(theta, lower, upper)
     residual = kkt_residual(module, theta, co["gradient"], h)
-    active = {"controls": _entries(at_lower, at_upper)}
+    active = {"controls": bound_entries(at_lower, at_upper)}
     if state_bounds is not None:
         states = y[1:]  # (N, D, K): entries are [n - 1, component, member]
         s_lower, s_upper = active_bounds(states, state_lower[None, :, None],
                                          state_upper[None, :, None])
-        active["states"] = _entries(s_lower, s_upper)
+        active["states"] = bound_entries(s_lower, s_upper)
         for item in active["states"]["entries"]:
             item[0] += 1  # index n of y_n
 

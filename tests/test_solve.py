@@ -41,14 +41,17 @@ def test_bounds_are_respected():
     solution = solve("rk4", bounded, 20)
     assert solution.converged
     assert np.all(solution.controls >= -0.3) and np.all(solution.controls <= 0.3)
-    assert np.any(np.isclose(solution.controls, -0.3))  # unbounded optimum starts at u ≈ -1.3
+    at_lower = np.isclose(solution.controls, -0.3)
+    assert np.any(at_lower)  # the unbounded optimum starts at u ≈ -1.3
+    assert solution.extra["active_bounds"]["controls"]["lower"] == int(np.sum(at_lower))
     assert solution.objective > LQ_N20["rk4"]
 
 
 def test_json_schema_keys():
     data = solve("rk4", "lq", 5).to_json()
     for key in ("objective", "t", "states", "costates", "controls", "grid_control",
-                "iterations", "converged", "kkt_residual", "timings"):
+                "iterations", "converged", "kkt_residual", "timings", "stage_values",
+                "active_bounds"):
         assert key in data
     assert len(data["t"]) == 6 and np.shape(data["states"]) == (6, 1)
     assert np.shape(data["controls"]) == (5, 4, 1)
