@@ -43,7 +43,6 @@ def _stage_values(t, h, y, u, q, zero):
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
-
     Y = numpy.repeat(numpy.array(y, dtype=float).reshape(1, STATE_DIM, members), STAGES, axis=0)
     R = numpy.empty((STAGES * STATE_DIM, members))
     J = numpy.zeros((members, STAGES * STATE_DIM, STAGES * STATE_DIM))
@@ -69,7 +68,6 @@ def _forward_step(t, h, y, u, q, zero):
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
-
     Y_0_0, Y_1_0, = _per_member(_stage_values(t, h, y, u, q, zero).reshape(STAGES * STATE_DIM, -1), zero)
     F_0_0 = (1/2)*Y_0_0 + u_0_0
     F_1_0 = (1/2)*Y_1_0 + u_1_0
@@ -89,12 +87,11 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, rho, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
-
     Y_0_0, Y_1_0, = Y
     p_0, = p
     members = numpy.size(zero)
@@ -119,17 +116,16 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
         return (out_p_0,), None, (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), None, None
     out_P_0_0 = (1/2)*lam_0_0 + 1.0773502691896258*lam_1_0 + p_0
     out_P_1_0 = -0.077350269189625765*lam_0_0 + (1/2)*lam_1_0 + p_0
-    out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*((1/8)*Y_0_0 - 0.019337567297406441*Y_1_0 + (1/4)*u_0_0 - 0.038675134594812882*u_1_0) + lam_1_0*(0.26933756729740644*Y_0_0 + (1/8)*Y_1_0 + 0.53867513459481288*u_0_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + (1/2)*u_0_0 + (1/2)*u_1_0) + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
-    out_g_t = 0 + zero
-    return (out_p_0,), (out_P_0_0, out_P_1_0), (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), out_g_h, out_g_t
+    out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*((1/8)*Y_0_0 - 0.019337567297406441*Y_1_0 + (1/4)*u_0_0 - 0.038675134594812882*u_1_0) + lam_1_0*(0.26933756729740644*Y_0_0 + (1/8)*Y_1_0 + 0.53867513459481288*u_0_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + (1/2)*u_0_0 + (1/2)*u_1_0) + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
+    out_rho = rho
+    return (out_p_0,), (out_P_0_0, out_P_1_0), (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), out_g_h, out_rho
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
+def _costate_step_partner(t, h, y, Y, u, q, p, rho, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
-
     Y_0_0, Y_1_0, = Y
     p_0, = p
     members = numpy.size(zero)
@@ -152,9 +148,9 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
         return (out_p_0,), None, None, (out_g_0_0, out_g_1_0), None, None
     out_P_0_0 = P_0_0
     out_P_1_0 = P_1_0
-    out_g_h = (1/2)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/2)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
-    out_g_t = 0 + zero
-    return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), out_g_h, out_g_t
+    out_g_h = (1/2)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/2)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
+    out_rho = rho
+    return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), out_g_h, out_rho
 
 
 def grid_control(t, y, p):
@@ -233,8 +229,7 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
     form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
-    costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
-    sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
+    costates (N, S, D, K) and dJ/dh (N,), which carries the costate rho of time.
     """
     h = numpy.diff(trajectory["t"]) if h is None else h  # the steps the forward sweep took
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
@@ -250,16 +245,16 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     states = _per_member(y, zero)
     flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
     p = tuple(_per_member(_terminal(y[n_steps], q)[1], zero))
-    costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
+    rho = zero
+    costates, stage_costates, multipliers, gradients, g_h = [p], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
-                                      controls[n], q_rows, p, zero, full)
+        p, P, lam, g_u, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+                                       controls[n], q_rows, p, rho, zero, full)
         costates.append(p)
         multipliers.append(lam)
         gradients.append(g_u)
         stage_costates.append(P)
         g_h.append(dh)
-        g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
     p = numpy.array(costates[::-1]).reshape(n_steps + 1, STATE_DIM, members)
     gradient = numpy.array(gradients[::-1]).reshape(n_steps, N_GROUPS, CONTROL_DIM, members)
@@ -268,11 +263,8 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     if full:
-        g_h = numpy.array(g_h[::-1]).reshape(n_steps, members).sum(axis=-1)
-        g_t = numpy.array(g_t[::-1]).reshape(n_steps, members).sum(axis=-1)
-        later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
         result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
-        result["gradient_h"] = g_h + later
+        result["gradient_h"] = numpy.array(g_h[::-1]).reshape(n_steps, members).sum(axis=-1)
     return result
 
 

@@ -42,7 +42,6 @@ def _forward_step(t, h, y, u, q, zero):
     u_1_0, = u[1]
     u_2_0, = u[2]
     u_3_0, = u[3]
-
     Y_0_0 = y_0
     F_0_0 = (1/2)*Y_0_0 + u_0_0
     Y_1_0 = (1/2)*F_0_0*h + y_0
@@ -67,14 +66,13 @@ def _terminal(y, q):
     return cost.sum(), p_end
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
+def _costate_step_multiplier(t, h, y, Y, u, q, p, rho, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
     u_2_0, = u[2]
     u_3_0, = u[3]
-
     Y_0_0, Y_1_0, Y_2_0, Y_3_0, = Y
     p_0, = p
     lam_3_0 = (1/3)*Y_3_0*h + (1/12)*h*p_0
@@ -97,19 +95,18 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, zero, full):
     out_P_1_0 = (3/2)*lam_2_0 + p_0
     out_P_2_0 = 3*lam_3_0 + p_0
     out_P_3_0 = p_0
-    out_g_h = (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + lam_1_0*((1/4)*Y_0_0 + (1/2)*u_0_0) + lam_2_0*((1/4)*Y_1_0 + (1/2)*u_1_0) + lam_3_0*((1/2)*Y_2_0 + u_2_0) + p_0*((1/12)*Y_0_0 + (1/6)*Y_1_0 + (1/6)*Y_2_0 + (1/12)*Y_3_0 + (1/6)*u_0_0 + (1/3)*u_1_0 + (1/3)*u_2_0 + (1/6)*u_3_0) + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
-    out_g_t = 0 + zero
-    return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), (lam_0_0, lam_1_0, lam_2_0, lam_3_0), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
+    out_g_h = (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + lam_1_0*((1/4)*Y_0_0 + (1/2)*u_0_0) + lam_2_0*((1/4)*Y_1_0 + (1/2)*u_1_0) + lam_3_0*((1/2)*Y_2_0 + u_2_0) + p_0*((1/12)*Y_0_0 + (1/6)*Y_1_0 + (1/6)*Y_2_0 + (1/12)*Y_3_0 + (1/6)*u_0_0 + (1/3)*u_1_0 + (1/3)*u_2_0 + (1/6)*u_3_0) + rho + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_rho = rho
+    return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), (lam_0_0, lam_1_0, lam_2_0, lam_3_0), (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_rho
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
+def _costate_step_partner(t, h, y, Y, u, q, p, rho, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
     u_2_0, = u[2]
     u_3_0, = u[3]
-
     Y_0_0, Y_1_0, Y_2_0, Y_3_0, = Y
     p_0, = p
     P_3_0 = p_0
@@ -129,9 +126,9 @@ def _costate_step_partner(t, h, y, Y, u, q, p, zero, full):
     out_P_1_0 = P_1_0
     out_P_2_0 = P_2_0
     out_P_3_0 = P_3_0
-    out_g_h = (1/6)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/3)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/3)*P_2_0*((1/2)*Y_2_0 + u_2_0) + (1/6)*P_3_0*((1/2)*Y_3_0 + u_3_0) + (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
-    out_g_t = 0 + zero
-    return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_g_t
+    out_g_h = (1/6)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/3)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/3)*P_2_0*((1/2)*Y_2_0 + u_2_0) + (1/6)*P_3_0*((1/2)*Y_3_0 + u_3_0) + (1/6)*Y_0_0**2 + (1/3)*Y_1_0**2 + (1/3)*Y_2_0**2 + (1/6)*Y_3_0**2 + rho + (1/12)*u_0_0**2 + (1/6)*u_1_0**2 + (1/6)*u_2_0**2 + (1/12)*u_3_0**2
+    out_rho = rho
+    return (out_p_0,), (out_P_0_0, out_P_1_0, out_P_2_0, out_P_3_0), None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_rho
 
 
 def grid_control(t, y, p):
@@ -210,8 +207,7 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
     form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
-    costates (N, S, D, K) and dJ/dh (N,): dJ/dh_m adds to dl_m/dh the time shifts
-    sum_{n>m} dl_n/dt of later steps (MATH.md 3.1).
+    costates (N, S, D, K) and dJ/dh (N,), which carries the costate rho of time.
     """
     h = numpy.diff(trajectory["t"]) if h is None else h  # the steps the forward sweep took
     theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
@@ -227,16 +223,16 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     states = _per_member(y, zero)
     flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
     p = tuple(_per_member(_terminal(y[n_steps], q)[1], zero))
-    costates, stage_costates, multipliers, gradients, g_h, g_t = [p], [], [], [], [], []
+    rho = zero
+    costates, stage_costates, multipliers, gradients, g_h = [p], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, dh, dt = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
-                                      controls[n], q_rows, p, zero, full)
+        p, P, lam, g_u, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+                                       controls[n], q_rows, p, rho, zero, full)
         costates.append(p)
         multipliers.append(lam)
         gradients.append(g_u)
         stage_costates.append(P)
         g_h.append(dh)
-        g_t.append(dt)
     shape = (n_steps, STAGES, STATE_DIM, members)
     p = numpy.array(costates[::-1]).reshape(n_steps + 1, STATE_DIM, members)
     gradient = numpy.array(gradients[::-1]).reshape(n_steps, N_GROUPS, CONTROL_DIM, members)
@@ -245,11 +241,8 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     if full:
-        g_h = numpy.array(g_h[::-1]).reshape(n_steps, members).sum(axis=-1)
-        g_t = numpy.array(g_t[::-1]).reshape(n_steps, members).sum(axis=-1)
-        later = numpy.concatenate([numpy.cumsum(g_t[::-1])[::-1][1:], [0.0]])
         result["stage_costates"] = numpy.array(stage_costates[::-1]).reshape(shape)
-        result["gradient_h"] = g_h + later
+        result["gradient_h"] = numpy.array(g_h[::-1]).reshape(n_steps, members).sum(axis=-1)
     return result
 
 

@@ -126,13 +126,13 @@ def _costate_step(step: CostateStep, emit: Emitter, members: set, multipliers) -
     g_u = [f"out_g_{g}_{l}" for g in range(G) for l in range(m)]
     core = emit.block(p + g_u, list(step.previous_costate)
                       + [e for row in step.control_gradient for e in row], members)
-    extras = emit.block(P + ["out_g_h", "out_g_t"],
+    extras = emit.block(P + ["out_g_h", "out_rho"],
                         [e for row in step.stage_costates for e in row]
-                        + [step.step_gradient, step.time_gradient], members)
+                        + [step.step_gradient, step.previous_time_costate], members)
     lam = _tuple([str(x) for row in multipliers for x in row]) if multipliers else "None"
     return {"linear": linear, "core": core, "extras": extras,
             "returns_core": f"{_tuple(p)}, None, {lam}, {_tuple(g_u)}, None, None",
-            "returns": f"{_tuple(p)}, {_tuple(P)}, {lam}, {_tuple(g_u)}, out_g_h, out_g_t"}
+            "returns": f"{_tuple(p)}, {_tuple(P)}, {lam}, {_tuple(g_u)}, out_g_h, out_rho"}
 
 
 def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
@@ -176,7 +176,7 @@ def numpy_context(disc: Discretisation) -> dict:
     problem, sym = disc.problem, disc.symbols
     emit = Emitter(_NumPyPrinter({"fully_qualified_modules": True}))
     d, m = problem.state_dim, problem.control_dim
-    members = {*sym.y, *(x for row in sym.Y for x in row), *sym.p, *sym.params,
+    members = {*sym.y, *(x for row in sym.Y for x in row), *sym.p, *sym.params, sym.rho,
                *(x for row in sym.lam for x in row), *(x for row in sym.P for x in row)}
     ctx = _common_context(disc, "numpy")
     if disc.implicit:
@@ -199,9 +199,10 @@ def numpy_context(disc: Discretisation) -> dict:
     ctx["partner"] = _costate_step(disc.partner, emit, members, None) if disc.partner else None
     ctx["forward_returns"] = ", ".join([_tuple([str(x) for row in sym.Y for x in row]),
                                         _tuple([f"y_next_{k}" for k in range(d)]), "cost"])
-    ctx["unpack"] = ([f"{', '.join(map(str, sym.y))}, = y"]
-                     + [f"{', '.join(map(str, row))}, = u[{g}]" for g, row in enumerate(sym.u)]
-                     + ([f"{', '.join(map(str, sym.params))}, = q"] if sym.params else []))
+    ctx["unpack"] = "\n    ".join(
+        [f"{', '.join(map(str, sym.y))}, = y"]
+        + [f"{', '.join(map(str, row))}, = u[{g}]" for g, row in enumerate(sym.u)]
+        + ([f"{', '.join(map(str, sym.params))}, = q"] if sym.params else []))
     emit.reset()
     ctx["grid_control"] = (emit.block([f"u[..., {l}, :]" for l in range(m)],
                                       list(disc.grid_control))

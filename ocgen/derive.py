@@ -7,10 +7,12 @@ stage values Y_i, control parameters u_g (stage i uses group g(i)) and the multi
 p (of the equation defining y_{n+1}, so p ≈ p(t_{n+1})) and Λ_i (of the stage equations):
 
     ℓ = h Σ_i b_i L(τ_i, Y_i, u_g(i)) + pᵀ(y + h Σ_i b_i f_i) + Σ_i Λ_iᵀ(y + h Σ_j a_ij f_j − Y_i)
+        + ρ (t + h)
 
+(ρ multiplies the time step t_{n+1} = t_n + h_n, so it carries the time shifts of MATH.md 3.1.)
 Every discrete optimality condition is obtained by differentiating ℓ: ∂ℓ/∂Y_i = 0 gives the
-stage multipliers Λ_i, p_n = ∂ℓ/∂y, ∂J_h/∂u_g = ∂ℓ/∂u_g, ∂J_h/∂h_n = ∂ℓ/∂h + (time shifts via
-∂ℓ/∂t). The partner form applies the partner tableau Ã to p' = −∇_y H (MATH.md 3.2).
+stage multipliers Λ_i, p_n = ∂ℓ/∂y, ρ_n = ∂ℓ/∂t, ∂J_h/∂u_g = ∂ℓ/∂u_g, ∂J_h/∂h_n = ∂ℓ/∂h.
+The partner form applies the partner tableau Ã to p' = −∇_y H (MATH.md 3.2).
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ class StepSymbols:
 
     ``y`` state at t_n; ``Y[i]`` stage values; ``F[i]`` stage slopes f(τ_i, Y_i, u_g(i));
     ``u[g]`` control parameters; ``p`` costate p_{n+1}; ``lam[i]`` stage multipliers Λ_i;
-    ``P[i]`` partner-form stage costates; ``params`` per-member parameters.
+    ``P[i]`` partner-form stage costates; ``params`` per-member parameters; ``rho`` the
+    multiplier ρ_{n+1} of the time step t_{n+1} = t_n + h_n (the costate of time).
     """
 
     t: sp.Symbol
@@ -157,6 +160,7 @@ class StepSymbols:
     lam: tuple
     P: tuple
     params: tuple
+    rho: sp.Symbol
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,8 @@ class CostateStep:
     """One backward step: stage unknowns, then p_n, stage costates and gradients.
 
     ``previous_costate`` is p_n; ``stage_costates`` P_i (≈ p at τ̃_i); ``control_gradient``
-    ∂J_h/∂u_g (G×m); ``step_gradient`` ∂ℓ/∂h; ``time_gradient`` ∂ℓ/∂t.
+    ∂J_h/∂u_g (G×m); ``step_gradient`` ∂J_h/∂h_n = ∂ℓ/∂h (which holds ρ_{n+1}, the time
+    shift of all later steps); ``previous_time_costate`` ρ_n = ∂ℓ/∂t.
     """
 
     stages: LinearStages
@@ -231,7 +236,7 @@ class CostateStep:
     stage_costates: tuple[tuple[sp.Expr, ...], ...]
     control_gradient: tuple[tuple[sp.Expr, ...], ...]
     step_gradient: sp.Expr
-    time_gradient: sp.Expr
+    previous_time_costate: sp.Expr
 
 
 def step_symbols(problem: OptimalControlProblem, tableau: ButcherTableau,
@@ -241,7 +246,7 @@ def step_symbols(problem: OptimalControlProblem, tableau: ButcherTableau,
         t=sp.Symbol("t", real=True), h=sp.Symbol("h", positive=True),
         y=_vec("y", d), Y=_mat("Y", s, d), F=_mat("F", s, d), u=_mat("u", n_groups, m),
         p=_vec("p", d), lam=_mat("lam", s, d), P=_mat("P", s, d),
-        params=_vec("q", len(problem.member_parameters)))
+        params=_vec("q", len(problem.member_parameters)), rho=sp.Symbol("rho", real=True))
 
 
 def _at(problem, tableau, sym, groups, i, expr, costate=None, system=None):
@@ -336,7 +341,8 @@ def _discretise(problem, tableau, controls) -> Discretisation:
                                           if nonzero(A[i, j])), sp.S.Zero) - sym.Y[i][k]
                   for k in range(d)] for i in range(s)]
     lagrangian = (step_cost + sum(pk * e for pk, e in zip(sym.p, step_map))
-                  + sum(sym.lam[i][k] * stage_map[i][k] for i in range(s) for k in range(d)))
+                  + sum(sym.lam[i][k] * stage_map[i][k] for i in range(s) for k in range(d))
+                  + sym.rho * (sym.t + sym.h))
     stationarity = [[sp.diff(lagrangian, sym.Y[i][k]) for k in range(d)] for i in range(s)]
     multiplier_stages = _solve_linear(stationarity, sym.lam, tableau.is_explicit)
     W = [[b[i] * sym.p[k] + sum((A[j, i] * sym.lam[j][k] for j in range(s)
@@ -350,7 +356,7 @@ def _discretise(problem, tableau, controls) -> Discretisation:
         stage_costates=stage_costates,
         control_gradient=tuple(tuple(sp.diff(lagrangian, ul) for ul in row) for row in sym.u),
         step_gradient=sp.diff(lagrangian, sym.h),
-        time_gradient=sp.diff(lagrangian, sym.t))
+        previous_time_costate=sp.diff(lagrangian, sym.t))
 
     partner = None if tableau.zero_weights else _partner_form(problem, tableau, sym, groups,
                                                              system, at)
@@ -396,6 +402,7 @@ def _partner_form(problem, tableau, sym, groups, system, at) -> CostateStep:
                                for k in range(d)),
         stage_costates=sym.P,
         control_gradient=gradient,
-        step_gradient=sum((b[i] * (H[i] + sym.h * tableau.c[i] * H_t[i]) for i in range(s)),
-                          sp.S.Zero),
-        time_gradient=sum((sym.h * b[i] * H_t[i] for i in range(s)), sp.S.Zero))
+        step_gradient=sym.rho + sum((b[i] * (H[i] + sym.h * tableau.c[i] * H_t[i])
+                                     for i in range(s)), sp.S.Zero),
+        previous_time_costate=sym.rho + sum((sym.h * b[i] * H_t[i] for i in range(s)),
+                                            sp.S.Zero))
