@@ -165,6 +165,12 @@ def _safe_weights(module: ModuleType) -> np.ndarray:
     return np.where(w > 0, w, 1.0 / module.STAGES)
 
 
+def check_steps(steps) -> None:
+    """The number of steps N must be a positive integer (not a bool, not a float)."""
+    if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
+        raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
+
+
 def _polish(fun, z, bounds, gradient_tolerance):
     """Newton–Krylov on ∇J = 0 over the controls strictly inside their bounds.
 
@@ -201,8 +207,7 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
           form: str = "multiplier") -> Solution:
     """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient."""
     tableau, problem = load_tableau(tableau), load_problem(problem)
-    if not (isinstance(steps, (int, np.integer)) and steps >= 1):
-        raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
+    check_steps(steps)
     module, timings = generated_module(tableau, problem, controls)
     h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float)
     shape = (steps, module.N_GROUPS, module.CONTROL_DIM)

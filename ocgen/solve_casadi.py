@@ -30,7 +30,8 @@ import numpy as np
 
 from .errors import OcgenError
 from .problem import load_problem
-from .solve import Solution, active_bounds, bound_entries, generated_module, kkt_residual
+from .solve import (Solution, active_bounds, bound_entries, check_steps, generated_module,
+                    kkt_residual)
 from .tableau import load_tableau
 
 #: IPOPT statuses with no usable iterate: solve_casadi raises :class:`IpoptError`.
@@ -158,8 +159,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     stops early (iteration limit, acceptable level, restoration failure, ...).
     """
     tableau, problem = load_tableau(tableau), load_problem(problem)
-    if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
-        raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
+    check_steps(steps)
     if symbolic not in ("MX", "SX"):
         raise OcgenError(f"symbolic must be 'MX' or 'SX', found {symbolic!r}")
     steps = int(steps)
