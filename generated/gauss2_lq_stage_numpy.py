@@ -14,9 +14,9 @@ Indices in names are 0-based: Y_i_k is component k of stage value i.
 
 import numpy
 
-TABLEAU = "Gauss 2"
-PROBLEM = "lq"
-CONTROLS = "stage"
+TABLEAU = 'Gauss 2'
+PROBLEM = 'lq'
+CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
 INPUT_HASH = "4fbad6b8f8e62057"
 STAGES = 2
@@ -153,7 +153,7 @@ def _costate_step_partner(t, h, y, Y, u, q, p, rho, zero, full):
     return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), out_g_h, out_rho
 
 
-def grid_control(t, y, p):
+def grid_control(t, y, p, params=None):
     """The continuous control law u = phi(t, y, p) from H_u = 0, applied on the grid."""
     y = numpy.asarray(y, dtype=float)
     p = numpy.asarray(p, dtype=float)

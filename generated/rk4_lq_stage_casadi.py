@@ -31,9 +31,9 @@ expressions of costate_function(). solve(N) builds, solves and returns all of th
 import casadi
 import numpy
 
-TABLEAU = "RK4"
-PROBLEM = "lq"
-CONTROLS = "stage"
+TABLEAU = 'RK4'
+PROBLEM = 'lq'
+CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
 INPUT_HASH = "c20366c9e13440b0"
 STAGES = 4
@@ -166,13 +166,14 @@ def grid_control_function():
     t = casadi.SX.sym("t")
     y = casadi.SX.sym("y", STATE_DIM)
     p = casadi.SX.sym("p", STATE_DIM)
+    q = casadi.SX.sym("q", N_PARAMETERS)
     y_0 = y[0]
     p_0 = p[0]
     control_0 = -p_0
     return casadi.Function(
-        "grid_control", [t, y, p],
+        "grid_control", [t, y, p, q],
         [casadi.vertcat(control_0)],
-        ["t", "y", "p"], ["u"])
+        ["t", "y", "p", "q"], ["u"])
 
 
 def uniform_steps(n_steps):
@@ -372,13 +373,13 @@ def costates(x, lam_g, h, y0=None, params=None, t0=T0):
             "multiplier_residual": residual}
 
 
-def grid_control(t, y, p):
+def grid_control(t, y, p, params=None):
     """u = phi(t_n, y_n, p_n) on the grid: t (N+1,), y and p (N+1, D, K) -> (N+1, M, K)."""
     t = numpy.asarray(t, dtype=float)
     rows, k = len(t), MEMBERS
     u = _map(grid_control_function(), rows,
              [numpy.repeat(t, k)[numpy.newaxis], _columns(y, STATE_DIM, rows),
-              _columns(p, STATE_DIM, rows)])[0]
+              _columns(p, STATE_DIM, rows), numpy.tile(_member_parameters(params), rows)])[0]
     return u.reshape(CONTROL_DIM, rows, k).transpose(1, 0, 2)
 
 

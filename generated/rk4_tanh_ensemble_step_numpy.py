@@ -14,9 +14,9 @@ Indices in names are 0-based: Y_i_k is component k of stage value i.
 
 import numpy
 
-TABLEAU = "RK4"
-PROBLEM = "tanh_ensemble"
-CONTROLS = "step"
+TABLEAU = 'RK4'
+PROBLEM = 'tanh_ensemble'
+CONTROLS = 'step'
 GENERATOR = "ocgen 0.1.0"
 INPUT_HASH = "3ad42f7bb5f354bc"
 STAGES = 4
@@ -29,7 +29,7 @@ GROUP_WEIGHTS = numpy.array([1.0])
 T0 = 0.0
 T_END = 1.0
 INITIAL_STATES = numpy.array([[0.5, 0.0], [0.35355339059327373, 0.35355339059327373], [0.0, 0.5], [-0.35355339059327373, 0.35355339059327373], [-0.5, 0.0], [-0.35355339059327373, -0.35355339059327373], [0.0, -0.5], [0.35355339059327373, -0.35355339059327373]]).T
-PARAMETER_NAMES = ("c", )
+PARAMETER_NAMES = ('c',)
 PARAMETER_VALUES = numpy.array([[1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0]], dtype=float).reshape(1, 8)
 CONTROL_LOWER = numpy.array([-numpy.inf, -numpy.inf, -numpy.inf, -numpy.inf, -numpy.inf, -numpy.inf])
 CONTROL_UPPER = numpy.array([numpy.inf, numpy.inf, numpy.inf, numpy.inf, numpy.inf, numpy.inf])

@@ -14,9 +14,9 @@ Indices in names are 0-based: Y_i_k is component k of stage value i.
 
 import numpy
 
-TABLEAU = "RK4"
-PROBLEM = "vdp"
-CONTROLS = "stage"
+TABLEAU = 'RK4'
+PROBLEM = 'vdp'
+CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
 INPUT_HASH = "60c13cce06399813"
 STAGES = 4
@@ -201,7 +201,7 @@ def _costate_step_partner(t, h, y, Y, u, q, p, rho, zero, full):
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), None, (out_g_0_0, out_g_1_0, out_g_2_0, out_g_3_0), out_g_h, out_rho
 
 
-def grid_control(t, y, p):
+def grid_control(t, y, p, params=None):
     """The continuous control law u = phi(t, y, p) from H_u = 0, applied on the grid."""
     y = numpy.asarray(y, dtype=float)
     p = numpy.asarray(p, dtype=float)

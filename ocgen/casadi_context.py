@@ -13,12 +13,11 @@ so that CasADi's multipliers (Lagrangian f + lam_g' g) are the negatives of thos
 
 from __future__ import annotations
 
-import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
 from .codegen import Emitter, _common_context
-from .derive import Discretisation
+from .derive import Discretisation, InternalSymbol
 
 #: SymPy function name -> CasADi function (all act elementwise on SX).
 CASADI_FUNCTIONS = {
@@ -75,9 +74,9 @@ def casadi_context(disc: Discretisation) -> dict:
         assigned = dict(disc.stage_sequence)
         residuals = [Y - assigned[Y] for Y in _flat(sym.Y)]
     pairs = list(disc.slopes)
-    pairs += [(sp.Symbol(n), e) for n, e in zip(residual_names, residuals)]
-    pairs += [(sp.Symbol(f"y_next_{k}"), e) for k, e in enumerate(disc.next_state)]
-    pairs += [(sp.Symbol("cost"), disc.step_cost)]
+    pairs += [(InternalSymbol(n), e) for n, e in zip(residual_names, residuals)]
+    pairs += [(InternalSymbol(f"y_next_{k}"), e) for k, e in enumerate(disc.next_state)]
+    pairs += [(InternalSymbol("cost"), disc.step_cost)]
     ctx["step"] = emit.sequence(pairs)
     ctx["residual_names"] = residual_names
     ctx["next_names"] = [f"y_next_{k}" for k in range(d)]

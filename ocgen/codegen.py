@@ -19,9 +19,10 @@ from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__
 from .errors import OcgenError
-from .derive import CostateStep, Discretisation, LinearStages, discretise
+from .derive import CostateStep, Discretisation, InternalSymbol, LinearStages, discretise
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, as_number, load_tableau
+from .text import docstring_text, python_string
 
 BACKENDS = ("numpy", "casadi")
 
@@ -64,7 +65,8 @@ class Emitter:
         none of them gets ``+ zero`` so that every result is an array over the members.
         """
         exprs = [_numeric(e) for e in exprs]
-        temps = (sp.Symbol(f"_t{k}") for k in range(self.counter, 10**9))
+        _check_internal(exprs)
+        temps = (InternalSymbol(f"_t{k}") for k in range(self.counter, 10**9))
         replacements, reduced = sp.cse(exprs, symbols=temps, order="canonical")
         self.counter += len(replacements)
         lines = [f"{s} = {self.printer.doprint(e)}" for s, e in replacements]
@@ -86,6 +88,13 @@ class Emitter:
         if run:
             lines += self.block([str(t) for t, _ in run], [e for _, e in run], members)
         return lines
+
+
+def _check_internal(exprs) -> None:
+    """Generated code speaks only of internal symbols (a user's name could shadow one)."""
+    stray = {x for e in exprs for x in e.free_symbols if not isinstance(x, InternalSymbol)}
+    if stray:  # a derivation bug, not a user error
+        raise RuntimeError(f"user symbols reached generated code: {sorted(map(str, stray))}")
 
 
 @dataclass(frozen=True)
@@ -211,27 +220,41 @@ def numpy_context(disc: Discretisation) -> dict:
 
 
 def _common_context(disc: Discretisation, backend: str) -> dict:
+    """Numbers as literals, and the user's names only as escaped text (ocgen.text): the
+    templates get no raw user strings."""
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     lower, upper = problem.bounds_arrays()
+    parameter_names = [p.name for p, _ in problem.member_parameters]
+    listed = lambda symbols: docstring_text(", ".join(map(str, symbols)))  # noqa: E731
     return {
-        "tableau": tableau, "problem": problem, "controls": disc.controls,
+        "tableau_doc": docstring_text(tableau.name), "problem_doc": docstring_text(problem.name),
+        "state_doc": listed(problem.states), "control_doc": listed(problem.controls),
+        "parameter_doc": listed(parameter_names) if parameter_names else "none",
+        "outside_theory_doc": docstring_text(disc.outside_theory or ""),
+        "tableau_literal": python_string(tableau.name),
+        "problem_literal": python_string(problem.name),
+        "controls_literal": python_string(disc.controls),
+        "parameter_names_literal": _tuple([python_string(n) for n in parameter_names]),
+        "kind": tableau.kind, "controls": disc.controls,
         "version": __version__, "hash": input_hash(tableau, problem, disc.controls, backend),
         "s": tableau.stages, "d": problem.state_dim, "m": problem.control_dim,
         "n_groups": disc.n_groups, "groups": list(disc.groups),
         "c": [_float(sp.N(x, 17)) for x in tableau.c],
         "group_weights": [_float(sp.N(x, 17)) for x in disc.group_weights],
         "t0": _float(problem.t0), "T": _float(problem.T),
-        "initial_states": [[float(x) for x in row] for row in problem.initial_states],
-        "parameter_names": [p.name for p, _ in problem.member_parameters],
-        "parameter_values": [[float(x) for x in v] for _, v in problem.member_parameters],
+        "initial_states_literal": _nested(problem.initial_states),
+        "parameter_values_literal": _nested(v for _, v in problem.member_parameters),
+        "n_parameters": len(parameter_names), "n_members": problem.members,
         "lower": [_float(x) for x in lower], "upper": [_float(x) for x in upper],
-        "state_names": [str(x) for x in problem.states],
-        "control_names": [str(x) for x in problem.controls],
         "y": [str(x) for x in sym.y], "p": [str(x) for x in sym.p],
         "Y": [[str(x) for x in row] for row in sym.Y],
         "q": [str(x) for x in sym.params],
-        "outside_theory": disc.outside_theory,
     }
+
+
+def _nested(rows) -> str:
+    """Rows of numbers as a Python list-of-lists literal at full precision."""
+    return "[" + ", ".join("[" + ", ".join(map(_float, row)) + "]" for row in rows) + "]"
 
 
 def generate(tableau, problem, controls: str = "stage", backend: str = "numpy") -> str:

@@ -31,6 +31,16 @@ from .tableau import ButcherTableau, is_zero
 CONTROL_MODES = ("stage", "tied", "step")
 
 
+class InternalSymbol(sp.Symbol):
+    """A symbol of ocgen's own: stage values, costates, step size, time, CSE temporaries.
+
+    SymPy compares symbols by class, name and assumptions, so an internal symbol never equals a
+    user's symbol of the same name. Every user symbol is renamed into internal ones in one
+    simultaneous substitution (:func:`_step_names`), so a problem may call its parameters
+    ``y_0``, ``p_y`` or ``h`` without changing what is derived.
+    """
+
+
 class OutsideTheoryWarning(UserWarning):
     """Stage controls with zero or negative weights: the discrete problem is ill-posed."""
 
@@ -52,13 +62,14 @@ class ContinuousSystem:
 @cache
 def continuous_system(problem: OptimalControlProblem) -> ContinuousSystem:
     """Pontryagin's system (MATH.md 1), with φ from solving H_u = 0 where SymPy can."""
-    taken = {s.name for s in (problem.time, *problem.states, *problem.controls)}
+    taken = {s.name for s in (problem.time, *problem.states, *problem.controls,
+                              *(q for q, _ in problem.member_parameters))}
     costates = []
     for y in problem.states:
         name = f"p_{y.name}"
-        while name in taken:
+        while name in taken:  # a readable name; equality is settled by InternalSymbol
             name = "_" + name
-        costates.append(sp.Symbol(name, real=True))
+        costates.append(InternalSymbol(name, real=True))
     H = problem.running_cost + sum(p * f for p, f in zip(costates, problem.dynamics))
     H_y = tuple(sp.diff(H, y) for y in problem.states)
     H_u = tuple(sp.diff(H, u) for u in problem.controls)
@@ -133,7 +144,7 @@ def outside_theory_reason(tableau: ButcherTableau, mode: str) -> str | None:
 
 # -- one generic step ------------------------------------------------------------------------
 def _vec(prefix: str, n: int) -> tuple[sp.Symbol, ...]:
-    return tuple(sp.Symbol(f"{prefix}_{k}", real=True) for k in range(n))
+    return tuple(InternalSymbol(f"{prefix}_{k}", real=True) for k in range(n))
 
 
 def _mat(prefix: str, rows: int, cols: int) -> tuple[tuple[sp.Symbol, ...], ...]:
@@ -243,21 +254,26 @@ def step_symbols(problem: OptimalControlProblem, tableau: ButcherTableau,
                  n_groups: int) -> StepSymbols:
     s, d, m = tableau.stages, problem.state_dim, problem.control_dim
     return StepSymbols(
-        t=sp.Symbol("t", real=True), h=sp.Symbol("h", positive=True),
+        t=InternalSymbol("t", real=True), h=InternalSymbol("h", positive=True),
         y=_vec("y", d), Y=_mat("Y", s, d), F=_mat("F", s, d), u=_mat("u", n_groups, m),
         p=_vec("p", d), lam=_mat("lam", s, d), P=_mat("P", s, d),
-        params=_vec("q", len(problem.member_parameters)), rho=sp.Symbol("rho", real=True))
+        params=_vec("q", len(problem.member_parameters)), rho=InternalSymbol("rho", real=True))
 
 
-def _at(problem, tableau, sym, groups, i, expr, costate=None, system=None):
+def _step_names(problem, sym, system, time, states, controls=(), costates=()) -> dict:
+    """One simultaneous renaming of the problem's symbols (time, states, controls, member
+    parameters, costates) into internal expressions: no user symbol survives, and none can be
+    renamed into another."""
+    return {problem.time: time, **dict(zip(problem.states, states)),
+            **dict(zip(problem.controls, controls)),
+            **dict(zip((q for q, _ in problem.member_parameters), sym.params)),
+            **dict(zip(system.costates, costates))}
+
+
+def _at(problem, tableau, sym, groups, i, expr, costate=(), system=None):
     """expr(t, y, u[, p]) evaluated at stage i: τ_i = t + c_i h, Y_i, u_g(i)[, P_i]."""
-    mapping = {problem.time: sym.t + tableau.c[i] * sym.h}
-    mapping.update(zip(problem.states, sym.Y[i]))
-    mapping.update(zip(problem.controls, sym.u[groups[i]]))
-    mapping.update(zip((p for p, _ in problem.member_parameters), sym.params))
-    if costate is not None:
-        mapping.update(zip(system.costates, costate))
-    return expr.xreplace(mapping)
+    return expr.xreplace(_step_names(problem, sym, system, sym.t + tableau.c[i] * sym.h,
+                                     sym.Y[i], sym.u[groups[i]], costate))
 
 
 def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
@@ -330,8 +346,7 @@ def _discretise(problem, tableau, controls) -> Discretisation:
     next_state = tuple(sym.y[k] + sym.h * sum((b[i] * sym.F[i][k] for i in range(s)
                                                if nonzero(b[i])), sp.S.Zero) for k in range(d))
     step_cost = sym.h * sum((b[i] * L[i] for i in range(s) if nonzero(b[i])), sp.S.Zero)
-    terminal = problem.terminal_cost.xreplace(dict(zip(problem.states, sym.y))).xreplace(
-        dict(zip((p for p, _ in problem.member_parameters), sym.params)))
+    terminal = problem.terminal_cost.xreplace(_step_names(problem, sym, system, sym.t, sym.y))
     terminal_costate = tuple(sp.diff(terminal, yk) for yk in sym.y)
 
     # the step Lagrangian and its stationarity conditions (multiplier form, MATH.md 3.1)
@@ -365,9 +380,8 @@ def _discretise(problem, tableau, controls) -> Discretisation:
     grid = None
     bounded = any(np.isfinite(b).any() for b in problem.bounds_arrays())
     if system.control_law is not None and problem.members == 1 and not bounded:
-        grid = tuple(u.xreplace({problem.time: sym.t, **dict(zip(problem.states, sym.y)),
-                                 **dict(zip(system.costates, sym.p))})
-                     for u in system.control_law)
+        names = _step_names(problem, sym, system, sym.t, sym.y, costates=sym.p)
+        grid = tuple(u.xreplace(names) for u in system.control_law)
     return Discretisation(
         problem=problem, tableau=tableau, controls=controls, groups=groups, symbols=sym,
         system=system, stage_sequence=stage_sequence, stage_residual=residual,

@@ -20,6 +20,7 @@ import sympy as sp
 from .errors import InputError
 from .expr import PROBLEM_FUNCTIONS, parse_expression
 from .files import read_data_file, tomllib
+from .text import check_text, is_symbol_name
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ class OptimalControlProblem:
 
     def __post_init__(self):
         where = dict(source=self.source)
+        if not (isinstance(self.name, str) and self.name.strip()):
+            raise InputError(f"expected a non-empty string, found {self.name!r}", key="name",
+                             **where)
+        check_text(self.name, key="name", **where)
+        for key in ("description", "citation"):
+            check_text(getattr(self, key), key=key, multiline=True, **where)
         d, m = len(self.states), len(self.controls)
         if d == 0 or m == 0:
             raise InputError("a problem needs at least one state and one control", **where)
@@ -170,13 +177,17 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise fail(key, f"expected a non-empty list of names, found {value!r}")
         for i, v in enumerate(value):
-            if not v.isidentifier() or v in PROBLEM_FUNCTIONS or v in ("pi", "E"):
-                raise fail(f"{key}[{i}]", f"{v!r} is not a usable symbol name")
+            check_name(v, f"{key}[{i}]")
         return [sp.Symbol(v, real=True) for v in value]
 
+    def check_name(name, key):
+        if not is_symbol_name(name) or name in PROBLEM_FUNCTIONS or name in ("pi", "E"):
+            raise fail(key, f"{name!r} is not a usable symbol name (ASCII letters, digits and "
+                            "_, not starting with a digit; not a Python keyword or a function "
+                            "name)")
+
     time_name = data.get("time", "t")
-    if not (isinstance(time_name, str) and time_name.isidentifier()):
-        raise fail("time", f"expected a symbol name, found {time_name!r}")
+    check_name(time_name, "time")
     time = sp.Symbol(time_name, real=True)
     states, controls = names("states"), names("controls")
 
@@ -185,8 +196,7 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
     if not isinstance(params, dict):
         raise fail("parameters", "expected a table of name = value")
     for pname, value in params.items():
-        if not pname.isidentifier():
-            raise fail(f"parameters.{pname}", "not a usable symbol name")
+        check_name(pname, f"parameters.{pname}")
         constants[pname] = _parse(value, constants, f"parameters.{pname}", source)
 
     member_params = []
@@ -195,8 +205,7 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         raise fail("member_parameters", "expected a table of name = [values per member]")
     for pname, values in raw_members.items():
         key = f"member_parameters.{pname}"
-        if not pname.isidentifier():
-            raise fail(key, "not a usable symbol name")
+        check_name(pname, key)
         member_params.append((sp.Symbol(pname, real=True), _floats(values, key, source)))
 
     declared = {s.name: s for s in (time, *states, *controls, *(p for p, _ in member_params))}

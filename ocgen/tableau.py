@@ -21,6 +21,7 @@ import tomli_w
 from .errors import InputError, OcgenError
 from .expr import parse_number
 from .files import read_data_file
+from .text import check_text
 
 FLOAT_TOLERANCE = 1e-12
 """Absolute tolerance for identities of tableaux given in floating point."""
@@ -71,6 +72,7 @@ class ButcherTableau:
     source: str = field(default="", compare=False)
 
     def __post_init__(self):
+        _check_texts(self)
         A = sp.ImmutableMatrix(self.A)
         b = sp.ImmutableMatrix(self.b).reshape(len(self.b), 1) if len(self.b) else None
         s = A.rows
@@ -253,6 +255,18 @@ class ButcherTableau:
 
     def __str__(self) -> str:
         return self.name
+
+
+def _check_texts(tableau: ButcherTableau) -> None:
+    """Name, aliases and citation are printable text (they reach terminals and generated
+    docstrings)."""
+    where = dict(source=tableau.source)
+    _expect(isinstance(tableau.name, str) and tableau.name.strip(), "a non-empty string",
+            tableau.name, tableau.source, "name")
+    check_text(tableau.name, key="name", **where)
+    for i, alias in enumerate(tableau.aliases):
+        check_text(alias, key=f"aliases[{i}]", **where)
+    check_text(tableau.citation, key="citation", multiline=True, **where)
 
 
 def canonical_entry(value: sp.Expr) -> sp.Expr:

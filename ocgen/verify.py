@@ -32,8 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 import sympy as sp
 
-from .derive import CONTROL_MODES, OutsideTheoryWarning, continuous_system, control_groups, \
-    outside_theory_reason
+from .derive import CONTROL_MODES, InternalSymbol, OutsideTheoryWarning, continuous_system, \
+    control_groups, outside_theory_reason
 from .errors import OcgenError
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
@@ -134,14 +134,15 @@ def _ensemble_system(problem: OptimalControlProblem) -> _EnsembleSystem:
         raise OcgenError(f"no continuous reference for {problem.name}: it has no closed-form "
                          "solution and its control bounds make u = φ(y, p) non-smooth; the BVP "
                          "reference needs an unbounded control")
-    t, D, K, M = problem.time, problem.state_dim, problem.members, problem.control_dim
-    ys = [[sp.Symbol(f"y{d}_{k}", real=True) for d in range(D)] for k in range(K)]
-    ps = [[sp.Symbol(f"p{d}_{k}", real=True) for d in range(D)] for k in range(K)]
+    D, K, M = problem.state_dim, problem.members, problem.control_dim
+    t = InternalSymbol("t", real=True)
+    ys = [[InternalSymbol(f"y{d}_{k}", real=True) for d in range(D)] for k in range(K)]
+    ps = [[InternalSymbol(f"p{d}_{k}", real=True) for d in range(D)] for k in range(K)]
     u = list(problem.controls)
     values = problem.member_parameter_arrays()
 
     def member(expr, k, costate=False):
-        mapping = dict(zip(problem.states, ys[k]))
+        mapping = {problem.time: t, **dict(zip(problem.states, ys[k]))}
         mapping.update({sym: sp.Float(values[sym.name][k], 17)
                         for sym, _ in problem.member_parameters})
         if costate:
@@ -171,7 +172,7 @@ def _ensemble_system(problem: OptimalControlProblem) -> _EnsembleSystem:
     rhs.append(sum((member(problem.running_cost, k).xreplace(use_law) for k in range(K)),
                    sp.S.Zero))
     z = [x for row in ys for x in row] + [x for row in ps for x in row]
-    cost = sp.Symbol("c_running", real=True)
+    cost = InternalSymbol("c_running", real=True)
     terminal = [member(problem.terminal_cost, k) for k in range(K)]
     grad_terminal = [sp.diff(terminal[k], y) for k in range(K) for y in ys[k]]
     flat_y = [x for row in ys for x in row]
