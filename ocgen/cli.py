@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Any, Callable
@@ -38,7 +39,27 @@ def command(register: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    """Print RFC 8259 JSON: a value that is not a finite number is written as null, and the
+    top-level object says where (``non_finite``)."""
+    paths: list[str] = []
+    data = _finite(data, "", paths)
+    if paths and isinstance(data, dict):
+        data["non_finite"] = {
+            "reason": "NaN and infinite values are not JSON numbers; they are written as null",
+            "count": len(paths), "first": paths[:10]}
+    print(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _finite(value: Any, path: str, found: list[str]) -> Any:
+    """``value`` with every non-finite float replaced by None; their paths go to ``found``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(path or "(top level)")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{path}.{k}" if path else str(k), found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    return value
 
 
 # -- ocgen tableau list | show ---------------------------------------------------------------
@@ -334,8 +355,19 @@ def cmd_demo(args) -> int:
 
 
 # -- entry point -----------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are also JSON on stdout when ``--json`` was given."""
+
+    json_errors = False  # set by main() from the command line
+
+    def error(self, message):
+        if self.json_errors:
+            _print_json({"error": {"message": message, "file": None, "key": None}})
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ocgen",
         description="Runge–Kutta tableaux and optimal control problems to solvers with "
                     "derived, checked discrete optimality conditions.")
@@ -348,26 +380,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``ocgen`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    _Parser.json_errors = "--json" in argv
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
     try:
         return args.func(args) or 0
-    except OcgenError as err:
-        print(f"ocgen: error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except OSError as err:  # e.g. an output path that is a folder or cannot be written
-        if isinstance(err, BrokenPipeError):
-            raise
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"ocgen: error: {where}{err.strerror or err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except BrokenPipeError:  # e.g. `ocgen tableau list | head`
+    except BrokenPipeError:  # e.g. `ocgen tableau list | head`: the reader has gone
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OcgenError as err:
+        _report(args, str(err), getattr(err, "source", None), getattr(err, "key", None))
+    except OSError as err:  # e.g. an output path that cannot be written
+        where = f"{err.filename}: " if err.filename else ""
+        _report(args, f"{where}{err.strerror or err}",
+                str(err.filename) if err.filename else None, None)
+    return EXIT_USER_ERROR
+
+
+def _report(args, message: str, file: str | None, key: str | None) -> None:
+    """``ocgen: error: …`` on stderr; with --json also ``{"error": {…}}`` on stdout."""
+    print(f"ocgen: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json({"error": {"message": message, "file": file, "key": key}})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -346,10 +346,13 @@ def load_problem(spec: Any) -> OptimalControlProblem:
     if isinstance(spec, OptimalControlProblem):
         return spec
     text = str(spec)
+    if not text.strip():
+        raise InputError("empty problem name: give a built-in name "
+                         f"({', '.join(builtin_problem_names())}) or a .toml file")
     if text.lower() in _builtin_texts():
         return _builtin(text.lower())
     path = Path(text)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
+    if path.suffix.lower() in (".toml", ".json") or path.is_file():
         return problem_from_dict(read_data_file(path), source=str(path))
     raise InputError(f"unknown problem {text!r} (built-in: {', '.join(builtin_problem_names())};"
                      " or give a .toml file)")

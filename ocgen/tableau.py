@@ -7,6 +7,7 @@ depends on them is taken with :data:`FLOAT_TOLERANCE`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -375,13 +376,23 @@ def load_tableau(spec: str | Path | ButcherTableau) -> ButcherTableau:
     if isinstance(spec, ButcherTableau):
         return spec
     text = str(spec)
+    if not text.strip():
+        raise InputError("empty tableau name: give a built-in name (see `ocgen tableau list`) "
+                         "or a .toml/.json file")
     found = _index().get(normalise_name(text))
     if found is not None:
         return found
     path = Path(text)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
+    if path.suffix.lower() in (".toml", ".json") or path.is_file():
         return ButcherTableau.from_dict(read_data_file(path), source=str(path))
-    close = [t.name for t in builtin_tableaux() if normalise_name(text) in normalise_name(t.name)]
-    hint = f"; did you mean {', '.join(close[:5])}?" if close else \
+    close = _close_names(normalise_name(text))
+    hint = f"; did you mean {', '.join(close)}?" if close else \
         " (see `ocgen tableau list`, or give a .toml/.json file)"
     raise InputError(f"unknown tableau {text!r}{hint}")
+
+
+def _close_names(key: str) -> list[str]:
+    """Up to five built-in tableaux whose name or alias contains ``key`` or is spelled like it."""
+    index = _index()
+    keys = [k for k in index if key and key in k] + difflib.get_close_matches(key, index, n=5)
+    return list(dict.fromkeys(index[k].name for k in keys))[:5]

@@ -751,7 +751,7 @@ def plot_verification(v: Verification, path):
     title = f"{v.tableau} on {v.problem}, {v.controls} controls"
     if not v.theory_applies:
         title += " — outside the theory"
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)  # user names may hold $
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
