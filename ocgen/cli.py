@@ -404,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(args, message: str, file: str | None, key: str | None) -> None:
     """``ocgen: error: …`` on stderr; with --json also ``{"error": {…}}`` on stdout."""
-    print(f"ocgen: error: {message}", file=sys.stderr)
+    from .text import terminal_text
+    print(f"ocgen: error: {terminal_text(message)}", file=sys.stderr)
     if getattr(args, "json", False):
         _print_json({"error": {"message": message, "file": file, "key": key}})
 

@@ -4,7 +4,8 @@ terminal.
 Names, citations and descriptions come from untrusted files. They are checked once when they
 are read (:func:`check_text`: printable, no control or escape characters, bounded length), and
 every piece of user text in a generated module passes through :func:`python_string` (string
-literals) or :func:`docstring_text` (docstrings). Symbols of a problem file must be plain
+literals) or :func:`docstring_text` (docstrings); error messages reach the terminal through
+:func:`terminal_text`. Symbols of a problem file must be plain
 ASCII identifiers (:func:`is_symbol_name`); the generated code never uses them anyway, since
 the derivation renames every user symbol into its own namespace (``ocgen.derive``).
 """
@@ -42,6 +43,12 @@ def docstring_text(value: str) -> str:
     """``value`` safe inside a triple-quoted docstring: printable characters only, with no
     backslash (no escape sequences) and no double quote (no end of the string)."""
     return "".join(char if char.isprintable() and char not in '\\"' else "?" for char in value)
+
+
+def terminal_text(value: str) -> str:
+    """``value`` with every non-printable character shown as its escape (``\\x1b``): a message
+    quoting a file's key or value cannot move the cursor, recolour or clear a terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in value)
 
 
 def python_string(value: str) -> str:

@@ -312,3 +312,12 @@ def test_unknown_tableau_suggestions_use_aliases(typo, meant, capsys):
 def test_empty_names(argv, capsys):
     assert main(argv) == 2
     assert "ocgen: error: empty " in capsys.readouterr().err
+
+
+def test_error_messages_escape_control_characters(in_tmp, capsys):
+    """A key or value quoted in an error reaches the terminal with its escapes shown."""
+    path = in_tmp / "keys.toml"
+    path.write_text('states = ["y"]\n"\\u001b[2J\\u0007" = 1\n', encoding="utf-8")
+    assert main(["solve", "--tableau", "rk4", "--problem", str(path), "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "\\x1b[2J\\x07: unknown key" in err and "\x1b" not in err and "\x07" not in err
