@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -255,10 +256,16 @@ def _render(tableau: ButcherTableau, problem: OptimalControlProblem, controls: s
 
 def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
                 backend: str) -> str:
-    """A file-system friendly name, e.g. ``rk4_lq_stage_numpy``."""
+    """A file-system friendly name, e.g. ``rk4_lq_stage_numpy``, safe whatever the names hold."""
     from .tableau import normalise_name
-    return "_".join([normalise_name(tableau.name).replace("*", "star"),
-                     problem.name.lower(), controls, backend])
+    return "_".join([_slug(normalise_name(tableau.name).replace("*", "star"), "tableau"),
+                     _slug(problem.name, "problem"), controls, backend])
+
+
+def _slug(text: str, fallback: str) -> str:
+    """``text`` as lower-case ASCII letters, digits and single ``_`` (≤ 48), else ``fallback``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:48].rstrip("_")
+    return slug or fallback
 
 
 def write_module(text: str, path: str | Path) -> Path:
