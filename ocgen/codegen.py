@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +22,7 @@ from sympy.printing.numpy import NumPyPrinter
 from . import __version__
 from .errors import OcgenError
 from .derive import CostateStep, Discretisation, LinearStages, discretise
+from .files import write_text_atomic
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, as_number, load_tableau
 
@@ -269,7 +271,18 @@ def _slug(text: str, fallback: str) -> str:
 
 
 def write_module(text: str, path: str | Path) -> Path:
-    """Write generated source to ``path`` (its folder must exist) and return the path."""
+    """Write generated source to ``path`` (its folder must exist) and return the path.
+
+    A file is replaced whole or not at all; a symlink is followed, and a device such as
+    /dev/stdout is written in place. Errors raise OcgenError naming ``path``.
+    """
     path = Path(path)
-    path.write_text(text, encoding="utf-8")
+    try:
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(text)
+        else:
+            write_text_atomic(Path(os.path.realpath(path)), text)
+    except OSError as err:
+        raise OcgenError(f"{path}: cannot write: {err.strerror or err}") from None
     return path
