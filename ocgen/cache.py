@@ -51,7 +51,7 @@ def _private_folder(folder: Path) -> Path:
 def import_source(text: str) -> ModuleType:
     """The module made from generated ``text``, kept in :func:`cache_dir` (one per text)."""
     data = text.encode("utf-8")
-    key = hashlib.sha256(data).hexdigest()[:20]
+    key = hashlib.sha256(data).hexdigest()
     if key not in _MODULES:
         path = _private_folder(cache_dir()) / f"ocgen_{key}.py"
         if not _holds(path, data):

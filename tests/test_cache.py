@@ -39,7 +39,7 @@ VALUE = 42
 
 def entry(folder: Path, text: str = SOURCE) -> Path:
     """The cache file that holds ``text``."""
-    return folder / f"ocgen_{hashlib.sha256(text.encode()).hexdigest()[:20]}.py"
+    return folder / f"ocgen_{hashlib.sha256(text.encode()).hexdigest()}.py"
 
 
 def payload(marker: Path) -> str:
