@@ -170,13 +170,21 @@ def _problem_arguments(p, steps: bool = False) -> None:
 
 
 def _writable(path: str):
-    """An output file whose folder exists (checked before any work is done)."""
+    """An output file we may write: its folder exists and is writable (checked before any work).
+
+    A file is replaced inside its folder; a device such as /dev/stdout is written in place.
+    """
     from pathlib import Path
+    if not path:
+        raise OcgenError("the output path is empty; give a file name")
     path = Path(path)
     if path.is_dir():
         raise OcgenError(f"{path}: is a folder; give a file name")
     if not path.parent.is_dir():
         raise OcgenError(f"{path}: the folder {path.parent} does not exist")
+    in_place = path.exists() and not path.is_file()
+    if not os.access(path if in_place else Path(os.path.realpath(path)).parent, os.W_OK):
+        raise OcgenError(f"{path}: permission denied")
     return path
 
 
@@ -211,11 +219,10 @@ def cmd_generate(args) -> int:
     from pathlib import Path
 
     from .codegen import generate, module_name, write_module
+    path = None if args.output is None else _writable(args.output)
     tableau, problem = _inputs(args)
     text = generate(tableau, problem, args.controls, args.backend)  # before anything is written
-    if args.output:
-        path = _writable(args.output)
-    else:
+    if path is None:
         name = module_name(tableau, problem, args.controls, args.backend)
         path = Path("generated") / f"{name}.py"
         path.parent.mkdir(exist_ok=True)
@@ -297,7 +304,7 @@ def _steps(text: str) -> tuple[int, ...]:
 
 def cmd_verify(args) -> int:
     from .verify import format_verification, plot_verification, verify
-    if args.plot:
+    if args.plot is not None:
         _writable(args.plot)
     tableau, problem = _inputs(args)
     result = verify(tableau, problem, _steps(args.steps), controls=args.controls,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,6 +22,7 @@ from sympy.printing.numpy import NumPyPrinter
 from . import __version__
 from .errors import OcgenError
 from .derive import CostateStep, Discretisation, InternalSymbol, LinearStages, discretise
+from .files import write_text_atomic
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, as_number, load_tableau
 from .text import docstring_text, python_string
@@ -278,14 +281,31 @@ def _render(tableau: ButcherTableau, problem: OptimalControlProblem, controls: s
 
 def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
                 backend: str) -> str:
-    """A file-system friendly name, e.g. ``rk4_lq_stage_numpy``."""
+    """A file-system friendly name, e.g. ``rk4_lq_stage_numpy``, safe whatever the names hold."""
     from .tableau import normalise_name
-    return "_".join([normalise_name(tableau.name).replace("*", "star"),
-                     problem.name.lower(), controls, backend])
+    return "_".join([_slug(normalise_name(tableau.name).replace("*", "star"), "tableau"),
+                     _slug(problem.name, "problem"), controls, backend])
+
+
+def _slug(text: str, fallback: str) -> str:
+    """``text`` as lower-case ASCII letters, digits and single ``_`` (≤ 48), else ``fallback``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:48].rstrip("_")
+    return slug or fallback
 
 
 def write_module(text: str, path: str | Path) -> Path:
-    """Write generated source to ``path`` (its folder must exist) and return the path."""
+    """Write generated source to ``path`` (its folder must exist) and return the path.
+
+    A file is replaced whole or not at all; a symlink is followed, and a device such as
+    /dev/stdout is written in place. Errors raise OcgenError naming ``path``.
+    """
     path = Path(path)
-    path.write_text(text, encoding="utf-8")
+    try:
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(text)
+        else:
+            write_text_atomic(Path(os.path.realpath(path)), text)
+    except OSError as err:
+        raise OcgenError(f"{path}: cannot write: {err.strerror or err}") from None
     return path

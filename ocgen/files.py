@@ -1,9 +1,14 @@
-"""Reading user data files (TOML or JSON) into plain dicts, with located errors."""
+"""Reading user data files (TOML or JSON) into plain dicts, with located errors.
+
+Writing goes through :func:`write_text_atomic`: a file is replaced whole or not at all.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -67,3 +72,27 @@ def _reject_non_finite(data, source: str) -> None:
             stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in reversed(value.items()))
         elif isinstance(value, list):
             stack.extend((f"{key}[{i}]", v) for i, v in reversed(list(enumerate(value))))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a new temp file beside it, then a rename.
+
+    A symlink at ``path`` is replaced, never followed. On any failure the temp file is removed,
+    a previous file at ``path`` is unchanged, and the OSError propagates.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # the mode a plain open() would have given
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    """The process's file mode creation mask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

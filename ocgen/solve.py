@@ -1,55 +1,26 @@
 """Solving the discrete problem: L-BFGS-B on the generated NumPy gradient (MATH.md 2–3).
 
-The generated module (cached on disk, imported, never ``exec``'d from a string) supplies J_h and
-∂J_h/∂u from one forward and one costate sweep. Controls are rescaled by the square root of
-their quadrature weight h_n w_g so that the optimiser sees an O(1)-conditioned problem.
+The generated module (loaded through :mod:`ocgen.cache`) supplies J_h and ∂J_h/∂u from one
+forward and one costate sweep. Controls are rescaled by the square root of their quadrature
+weight h_n w_g so that the optimiser sees an O(1)-conditioned problem.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 from scipy.optimize import minimize, root
 
+from .cache import import_source
 from .codegen import generate
 from .derive import OutsideTheoryWarning, discretise
 from .errors import OcgenError
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
-
-_MODULES: dict[str, ModuleType] = {}
-
-
-def cache_dir() -> Path:
-    """Where generated modules are kept for import: $OCGEN_CACHE or ~/.cache/ocgen."""
-    return Path(os.environ.get("OCGEN_CACHE", Path.home() / ".cache" / "ocgen"))
-
-
-def import_source(text: str) -> ModuleType:
-    """Import generated source through a file in :func:`cache_dir` (one module per text)."""
-    key = hashlib.sha256(text.encode()).hexdigest()[:20]
-    if key not in _MODULES:
-        path = cache_dir() / f"ocgen_{key}.py"
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
-        spec = importlib.util.spec_from_file_location(f"ocgen_generated_{key}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        _MODULES[key] = module
-    return _MODULES[key]
 
 
 def generated_module(tableau, problem, controls: str = "stage",
