@@ -3,6 +3,9 @@
 The generated module (cached on disk, imported, never ``exec``'d from a string) supplies J_h and
 ∂J_h/∂u from one forward and one costate sweep. Controls are rescaled by the square root of
 their quadrature weight h_n w_g so that the optimiser sees an O(1)-conditioned problem.
+
+A sweep that fails (overflow, singular implicit stage equations) is a :class:`SolveError`
+naming the step, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +26,7 @@ from scipy.optimize import minimize, root
 
 from .codegen import generate
 from .derive import OutsideTheoryWarning, discretise
-from .errors import OcgenError
+from .errors import OcgenError, SolveError
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
 
@@ -165,10 +169,118 @@ def _safe_weights(module: ModuleType) -> np.ndarray:
     return np.where(w > 0, w, 1.0 / module.STAGES)
 
 
+MAX_STEPS = 10**6
+"""More steps than any solve finishes in reasonable time (each step is a loop iteration)."""
+
+
 def check_steps(steps) -> None:
-    """The number of steps N must be a positive integer (not a bool, not a float)."""
+    """The number of steps N must be an integer 1 <= N <= MAX_STEPS (not a bool, not a float)."""
     if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
         raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
+    if steps > MAX_STEPS:
+        raise OcgenError(f"--steps {steps} is more than the {MAX_STEPS} steps a solve can handle")
+
+
+def step_sizes(module: ModuleType, steps: int, h=None) -> np.ndarray:
+    """h_n, n < N: uniform over the horizon by default; given ones must be finite and positive."""
+    h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float).ravel()
+    if h.shape != (steps,) or not np.all(np.isfinite(h)) or np.any(h <= 0):
+        raise OcgenError(f"h must hold {steps} finite positive step sizes, found "
+                         f"{np.array2string(h, threshold=6)}")
+    return h
+
+
+# -- floating-point failures of the generated module ------------------------------------------
+NUMERIC_ERRORS = (ArithmeticError, np.linalg.LinAlgError, RuntimeError)
+"""What the generated module raises when a sweep fails: OverflowError (one member runs on
+Python floats), LinAlgError (singular implicit stage equations), RuntimeError (Newton's method
+on them did not converge), FloatingPointError from :func:`sweep`."""
+
+
+def sweep(module: ModuleType, theta: np.ndarray, h: np.ndarray, form: str = "multiplier",
+          full: bool = True) -> tuple[dict, dict]:
+    """Forward sweep (states, J_h; MATH.md 2) then costate sweep (p, ∂J_h/∂θ; MATH.md 3).
+
+    Raises one of :data:`NUMERIC_ERRORS`, FloatingPointError when J_h or ∂J_h/∂θ is not finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        trajectory = module.forward(theta, h)
+        if not np.isfinite(trajectory["objective"]):
+            raise FloatingPointError("J_h is not finite")
+        co = module.costate(theta, trajectory, h, form=form, full=full)
+    if not np.all(np.isfinite(co["gradient"])):
+        raise FloatingPointError("dJ_h/dtheta is not finite")
+    return trajectory, co
+
+
+@contextmanager
+def numerical_failures(module: ModuleType, theta: np.ndarray, h: np.ndarray, when: str):
+    """Calls into the generated module at controls θ; a failure becomes a SolveError saying
+    ``when`` it happened and, from :func:`describe_failure`, where and why."""
+    try:
+        yield
+    except NUMERIC_ERRORS as err:
+        raise SolveError(f"{when}: {describe_failure(module, theta, h, err)}") from None
+
+
+def describe_failure(module: ModuleType, theta: np.ndarray, h: np.ndarray,
+                     err: BaseException) -> str:
+    """Where a sweep at θ fails: the first failing step of the forward sweep, else the cost,
+    else the costate sweep (which ``err`` came from)."""
+    t = module.time_grid(h)
+    found = _first_failing_step(module, theta, h)
+    if found is not None:
+        n, cause = found
+        where = f"step n = {n} (t = {t[n]:.6g}, h = {h[n]:.6g})"
+        if isinstance(cause, np.linalg.LinAlgError):
+            return (f"the implicit stage equations are singular at {where}: the stage values "
+                    "are not unique; try another number of steps")
+        if isinstance(cause, RuntimeError):
+            return (f"Newton's method for the implicit stage equations did not converge at "
+                    f"{where}; try more steps")
+        return (f"the state overflowed at {where}: the trajectory blows up; start from other "
+                "controls or use the casadi backend, which need not integrate its initial guess")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        trajectory = module.forward(*_array_members(module, theta, h))
+    if not np.isfinite(trajectory["objective"]):
+        return (f"the cost J_h overflowed while the states stay finite (largest |y_n| = "
+                f"{np.max(np.abs(trajectory['y'])):.3g})")
+    return f"the costate sweep failed ({type(err).__name__}: {err})"
+
+
+def _array_members(module: ModuleType, theta: np.ndarray, h: np.ndarray) -> tuple:
+    """forward() arguments running every member twice: with arrays over the members an
+    overflow gives inf instead of raising, so a trajectory shows where it stops being finite."""
+    y0 = np.repeat(module.INITIAL_STATES, 2, axis=-1)
+    params = np.repeat(module.PARAMETER_VALUES, 2, axis=-1)
+    return theta, h, y0, params
+
+
+def _first_failing_step(module: ModuleType, theta: np.ndarray,
+                        h: np.ndarray) -> tuple[int, BaseException | None] | None:
+    """(n, cause): step n is the first whose stage values or next state cannot be computed or
+    are not finite (bisection over the first k steps, k = 1..N); None when all N are fine."""
+    def failure(k):
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                trajectory = module.forward(*_array_members(module, theta[:k], h[:k]))
+        except NUMERIC_ERRORS as err:
+            return err
+        finite = np.all(np.isfinite(trajectory["y"])) and np.all(np.isfinite(trajectory["Y"]))
+        return None if finite else FloatingPointError("not finite")
+
+    cause = failure(len(h))
+    if cause is None:
+        return None
+    good, bad = 0, len(h)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        found = failure(middle)
+        if found is None:
+            good = middle
+        else:
+            bad, cause = middle, found
+    return bad - 1, cause
 
 
 def _polish(fun, z, bounds, gradient_tolerance):
@@ -205,45 +317,64 @@ def _polish(fun, z, bounds, gradient_tolerance):
 def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
           initial_controls=None, tolerance: float = 1e-10, max_iterations: int = 5000,
           form: str = "multiplier") -> Solution:
-    """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient."""
+    """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient.
+
+    Trial points where the sweeps fail are rejected by the line search. Raises
+    :class:`SolveError` when the sweeps fail at the initial controls (overflow, singular stage
+    equations).
+    """
     tableau, problem = load_tableau(tableau), load_problem(problem)
     check_steps(steps)
     module, timings = generated_module(tableau, problem, controls)
-    h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float)
+    h = step_sizes(module, steps, h)
     shape = (steps, module.N_GROUPS, module.CONTROL_DIM)
     lower = np.broadcast_to(module.CONTROL_LOWER, shape)
     upper = np.broadcast_to(module.CONTROL_UPPER, shape)
     theta0 = np.zeros(shape) if initial_controls is None else np.asarray(initial_controls,
                                                                          dtype=float)
+    if not np.all(np.isfinite(theta0)):
+        raise OcgenError("initial_controls must be finite")
     theta0 = np.clip(theta0.reshape(shape), lower, upper)
     scale = np.sqrt(h[:, None, None] * _safe_weights(module)[None, :, None]) * np.ones(shape)
+    failed = 0
 
-    def fun(z):
-        theta = z.reshape(shape) / scale
-        J, g = module.objective_and_gradient(theta, h, form=form)
-        return J, (g / scale).ravel()
+    def evaluate(z):
+        trajectory, co = sweep(module, z.reshape(shape) / scale, h, form, full=False)
+        return trajectory["objective"], (co["gradient"] / scale).ravel()
+
+    def fun(z):  # a trial point where the sweeps fail is infinitely bad for the line search
+        nonlocal failed
+        try:
+            return evaluate(z)
+        except NUMERIC_ERRORS:
+            failed += 1
+            return np.inf, np.full(z.size, np.nan)
 
     bounds = list(zip((lower * scale).ravel(), (upper * scale).ravel()))
     bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b) for a, b in bounds]
     start = time.perf_counter()
-    result = minimize(fun, (theta0 * scale).ravel(), jac=True, method="L-BFGS-B",
-                      bounds=bounds, options={"maxiter": max_iterations,
-                                              "maxfun": 4 * max_iterations,
-                                              "ftol": 0.0, "gtol": tolerance * 1e-2,
-                                              "maxcor": 30})
+    z = (theta0 * scale).ravel()
+    where = f"{problem.name} with {tableau.name}, {controls} controls, {steps} steps"
+    with numerical_failures(module, theta0, h, f"{where}, at the initial controls"):
+        evaluate(z)  # the line search needs a finite start
+    result = minimize(fun, z, jac=True, method="L-BFGS-B", bounds=bounds,
+                      options={"maxiter": max_iterations, "maxfun": 4 * max_iterations,
+                               "ftol": 0.0, "gtol": tolerance * 1e-2, "maxcor": 30})
     z, message = result.x, f"L-BFGS-B: {str(result.message).rstrip(': ')}"
-    if kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale, h) \
-            > tolerance:
+    if kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale,
+                    h) > tolerance:
         polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
         if polished is not z:
             z, message = polished, message + "; then Newton-Krylov on the gradient"
+    if failed:
+        message += f"; {failed} trial points where the sweeps failed were rejected"
     # L-BFGS-B keeps active bounds exactly in the scaled variables; undo the scaling there
     # without rounding off the bound
     theta = np.where(z.reshape(shape) <= lower * scale, lower,
                      np.where(z.reshape(shape) >= upper * scale, upper, z.reshape(shape) / scale))
-    trajectory = module.forward(theta, h)
-    co = module.costate(theta, trajectory, h, form=form)
-    timings["solve"] = time.perf_counter() - start
+    with numerical_failures(module, theta, h, f"{where}, at the solution"):
+        trajectory, co = sweep(module, theta, h, form)
+        timings["solve"] = time.perf_counter() - start
     residual = kkt_residual(module, theta, co["gradient"], h)
     active = {"controls": bound_entries(*active_bounds(theta, lower, upper))}
     grid = (module.grid_control(trajectory["t"], trajectory["y"], co["p"])
@@ -254,6 +385,6 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         states=trajectory["y"], costates=co["p"], stage_values=trajectory["Y"],
         stage_costates=co["stage_costates"], controls=theta,
         stage_controls=module.stage_controls(theta), grid_control=grid,
-        iterations=int(result.nit), converged=bool(residual <= tolerance),
+        iterations=int(result.get("nit", 0)), converged=bool(residual <= tolerance),
         message=message, kkt_residual=residual, timings=timings,
         extra={"active_bounds": active})

@@ -1,14 +1,18 @@
 """Hostile numbers: non-finite and complex input is refused at load (exit 2, file and key
+named); overflow and singular stage equations during a solve are reported (exit 1, the step
 named)."""
 
 import importlib.util
+import json
 import math
 
+import numpy as np
 import pytest
 
 from ocgen.cli import main
-from ocgen.errors import InputError
+from ocgen.errors import InputError, OcgenError
 from ocgen.problem import OptimalControlProblem, load_problem
+from ocgen.solve import solve
 
 HAS_CASADI = importlib.util.find_spec("casadi") is not None
 BACKENDS = ["numpy", pytest.param("casadi", marks=pytest.mark.skipif(
@@ -41,6 +45,13 @@ def run(capsys, *argv):
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out, err
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (RFC 8259)."""
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+    return json.loads(text, parse_constant=refuse)
 
 
 def assert_one_error_line(err: str, *parts: str) -> None:
@@ -104,3 +115,114 @@ def test_python_problems_must_be_finite_too(field, value):
                                            "initial_states")}
     with pytest.raises(InputError):
         OptimalControlProblem(**{**values, field: value})
+
+
+def test_absurd_step_counts_are_refused(capsys):
+    code, _, err = run(capsys, "solve", "--tableau", "rk4", "--problem", "lq", "--steps",
+                       "99999999999999999999")
+    assert code == 2
+    assert_one_error_line(err, "--steps")
+
+
+def test_given_step_sizes_must_be_finite():
+    with pytest.raises(OcgenError, match="finite positive step sizes"):
+        solve("rk4", "lq", 2, h=[0.5, math.inf])
+
+
+# -- item 6: numerical failures during the solve -----------------------------------------------
+def rk4_overflow_step(f, y0: float, h: float) -> int:
+    """First step n after which classical RK4 on y' = f(y) (double precision) is not finite."""
+    y, n = np.float64(y0), 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while True:
+            k1 = f(y)
+            k2 = f(y + h / 2 * k1)
+            k3 = f(y + h / 2 * k2)
+            k4 = f(y + h * k3)
+            if not all(np.isfinite([k1, k2, k3, k4])):
+                return n
+            y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            if not np.isfinite(y):
+                return n
+            n += 1
+
+
+@pytest.mark.parametrize("initial", ["[10]", "[[10], [11]]"])
+def test_finite_time_blow_up_names_the_step(tmp_path, capsys, initial):
+    """y' = y² from 10 blows up at t = 0.1; RK4 with h = 0.05 overflows a few steps later."""
+    key = "initial_state" if initial.count("[") == 1 else "initial_states"
+    path = problem_file(tmp_path, dynamics='["y**2 + u"]', **{"initial_state": None, key: initial})
+    code, out, err = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 20)
+    n = rk4_overflow_step(lambda y: y * y, 10.0, 0.05)
+    assert code == 1 and out == ""
+    assert_one_error_line(err, "at the initial controls", f"overflowed at step n = {n} ",
+                          f"t = {n * 0.05:.6g},")
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"initial_state": "[1e200]"}, "the cost J_h overflowed"),  # y² = 1e400
+    ({"initial_state": "[1e5]", "running_cost": '"(y + 1)**64*u**2 + u**2"'},
+     "the cost J_h overflowed"),
+    ({"horizon": "[0, 1e300]"}, "the state overflowed at step n = 0 "),  # y_1 ≈ h y / 2
+])
+def test_overflow_is_reported_not_raised(tmp_path, capsys, change, message):
+    path = problem_file(tmp_path, **change)
+    code, out, err = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 10)
+    assert code == 1 and out == ""
+    assert_one_error_line(err, message)
+
+
+def test_exponents_past_the_cap_fail_cleanly(tmp_path, capsys):
+    """(y+1)**64 four times is (y+1)**256: refused by the parser or reported as overflow."""
+    path = problem_file(tmp_path, dynamics='["y + 20 + u"]',
+                        running_cost='"(y+1)**64*(y+1)**64*(y+1)**64*(y+1)**64*u**2"')
+    code, out, err = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 10)
+    assert code in (1, 2) and out == ""
+    assert_one_error_line(err)
+
+
+def test_huge_tableau_entry_overflows_cleanly(tmp_path, capsys):
+    path = tableau_file(tmp_path, "[[0, 0], [1e308, 0]]", "[0.5, 0.5]")
+    code, out, err = run(capsys, "solve", "--tableau", path, "--problem", "lq", "--steps", 4)
+    assert code == 1 and out == ""
+    assert_one_error_line(err, "overflowed")
+
+
+@pytest.mark.parametrize("tableau,problem_change,steps", [
+    # backward Euler on y' = y + u: Y = y_0 + h (Y + u) has 1 - h = 0 for h = 1
+    ("backward_euler", {"dynamics": '["y + u"]'}, 1),
+    # A = [[1, 1], [1, 1]] on y' = y/2 + u: det(I - (h/2) A) = 1 - h = 0 for h = 1
+    ("singular", {}, 1),
+])
+def test_singular_stage_equations_are_reported(tmp_path, capsys, tableau, problem_change, steps):
+    if tableau == "singular":
+        tableau = tableau_file(tmp_path, "[[1, 1], [1, 1]]", "[0.5, 0.5]", name="singular")
+    path = problem_file(tmp_path, **problem_change)
+    code, out, err = run(capsys, "solve", "--tableau", tableau, "--problem", path, "--steps",
+                         steps)
+    assert code == 1 and out == ""
+    assert_one_error_line(err, "singular at step n = 0 ", "h = 1)")
+    # two steps (h = 1/2) make the same stage equations regular
+    code, out, _ = run(capsys, "solve", "--tableau", tableau, "--problem", path, "--steps", 2)
+    assert code == 0 and "converged" in out
+
+
+def test_fixed_controls_are_a_forward_solve(tmp_path, capsys):
+    """u = 1/2 fixed by its bounds: y = 2 e^{t/2} - 1, J = ∫ y² = 4(e - 1) - 8(√e - 1) + 1."""
+    path = problem_file(tmp_path, running_cost='"y**2"', bounds={"u": "[0.5, 0.5]"})
+    code, out, _ = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 20,
+                       "--json")
+    data = strict_json(out)
+    assert code == 0 and data["converged"] and data["iterations"] == 0
+    assert np.all(np.array(data["controls"]) == 0.5)
+    exact = 4 * (math.e - 1) - 8 * (math.sqrt(math.e) - 1) + 1
+    assert abs(data["objective"] - exact) < 1e-6  # RK4, h = 1/20
+
+
+def test_ipopt_failures_exit_like_unconverged_solves(tmp_path, capsys):
+    pytest.importorskip("casadi")
+    path = problem_file(tmp_path, running_cost='"-u**2"')
+    code, out, err = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 4,
+                         "--backend", "casadi")
+    assert code == 1 and out == ""
+    assert_one_error_line(err, "Diverging_Iterates")
