@@ -143,8 +143,9 @@ def kkt_residual(module: ModuleType, theta: np.ndarray, gradient: np.ndarray,
     if not gradient.size:
         return 0.0
     weights = h[:, None, None] * _safe_weights(module)[None, :, None]
-    step = np.clip(theta - gradient / weights, module.CONTROL_LOWER, module.CONTROL_UPPER)
-    return float(np.max(np.abs(theta - step)))
+    # P(θ − d) − θ = clip(−d, lower − θ, upper − θ), free of the cancellation at large |θ|
+    step = np.clip(-gradient / weights, module.CONTROL_LOWER - theta, module.CONTROL_UPPER - theta)
+    return float(np.max(np.abs(step)))
 
 
 def active_bounds(values: np.ndarray, lower: np.ndarray, upper: np.ndarray,

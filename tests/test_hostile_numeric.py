@@ -12,7 +12,7 @@ import pytest
 from ocgen.cli import main
 from ocgen.errors import InputError, OcgenError
 from ocgen.problem import OptimalControlProblem, load_problem
-from ocgen.solve import solve
+from ocgen.solve import _safe_weights, kkt_residual, solve
 
 HAS_CASADI = importlib.util.find_spec("casadi") is not None
 BACKENDS = ["numpy", pytest.param("casadi", marks=pytest.mark.skipif(
@@ -226,3 +226,12 @@ def test_ipopt_failures_exit_like_unconverged_solves(tmp_path, capsys):
                          "--backend", "casadi")
     assert code == 1 and out == ""
     assert_one_error_line(err, "Diverging_Iterates")
+
+
+def test_kkt_residual_keeps_its_precision_at_large_controls(module_for):
+    """P(θ - d) - θ for θ = -1e17 and d = 1: the unit step must not vanish in rounding."""
+    module = module_for("rk4", "lq")
+    theta = np.full((2, module.N_GROUPS, 1), -1e17)
+    h = np.full(2, 0.5)
+    gradient = h[:, None, None] * _safe_weights(module)[None, :, None] * np.ones(theta.shape)
+    assert kkt_residual(module, theta, gradient, h) == 1.0
