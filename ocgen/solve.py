@@ -5,7 +5,9 @@ The generated module (cached on disk, imported, never ``exec``'d from a string) 
 their quadrature weight h_n w_g so that the optimiser sees an O(1)-conditioned problem.
 
 A sweep that fails (overflow, singular implicit stage equations) is a :class:`SolveError`
-naming the step, never a traceback.
+naming the step, never a traceback. A solve counts as converged only at a KKT point where J_h
+has not run off to −∞ and the reduced Hessian over the free controls has no negative
+curvature; otherwise ``converged`` is False and ``message`` says why.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from scipy.linalg import eigvalsh
 from scipy.optimize import minimize, root
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 from .codegen import generate
 from .derive import OutsideTheoryWarning, discretise
@@ -315,14 +319,86 @@ def _polish(fun, z, bounds, gradient_tolerance):
     return polished if fun(polished)[0] <= fun(z)[0] + 1e-14 * abs(fun(z)[0]) else z
 
 
+UNBOUNDED = 1e12
+"""J_h below J(θ₀) − UNBOUNDED·(1 + |J(θ₀)|) is taken as running to −∞: the solve stops there."""
+
+CURVATURE_TOLERANCE = 1e-6
+"""Curvature below −CURVATURE_TOLERANCE·‖∇²J‖ is negative (finite-difference Hessian-vector
+products of the exact gradient are good to about 1e-8 of ‖∇²J‖)."""
+
+LANCZOS_VECTORS = 6
+"""Krylov basis size of the Lanczos iteration; up to this many free controls the reduced
+Hessian is formed column by column instead."""
+
+
+def smallest_curvature(gradient, z: np.ndarray, g0: np.ndarray,
+                       free: np.ndarray) -> tuple[float, float]:
+    """(λ_min, ‖∇²J‖ estimate) of the Hessian of J restricted to the entries ``free`` of z.
+
+    Hessian-vector products by forward differences of the exact gradient (g0 = ∇J(z)),
+    ∇²J v ≈ (∇J(z + εv) − g0)/ε with ε = √ε_mach (1 + ‖z‖∞); λ_min from the Lanczos iteration
+    (ARPACK's eigsh, smallest algebraic eigenvalue, to 10 %: only its sign matters) or, for
+    few free entries, from the formed matrix. The scale is the largest ‖∇²J v‖/‖v‖ met, a lower
+    bound on ‖∇²J‖.
+    """
+    step = np.sqrt(np.finfo(float).eps) * (1.0 + np.max(np.abs(z)))
+    gains = []
+
+    def product(v):
+        v = np.ravel(v)
+        dz = np.zeros_like(z)
+        dz[free] = v
+        hv = (gradient(z + step * dz)[free] - g0[free]) / step
+        gains.append(np.linalg.norm(hv) / np.linalg.norm(v))
+        return hv
+
+    n = int(np.count_nonzero(free))
+    if n == 0:
+        return np.inf, 0.0
+    if n <= LANCZOS_VECTORS:
+        H = np.column_stack([product(e) for e in np.eye(n)])
+        eigenvalues = eigvalsh((H + H.T) / 2)
+        return float(eigenvalues[0]), float(np.max(np.abs(eigenvalues)))
+    operator = LinearOperator((n, n), matvec=product, dtype=float)
+    start = np.random.default_rng(0).standard_normal(n)
+    try:
+        smallest = eigsh(operator, k=1, which="SA", v0=start, tol=0.1, ncv=LANCZOS_VECTORS,
+                         maxiter=10)[0][0]
+    except ArpackNoConvergence as err:  # the Ritz values found so far still bound λ_min above
+        smallest = min(err.eigenvalues, default=np.inf)
+    except ArpackError:  # no Krylov space to search, e.g. ∇²J v₀ = 0: nothing negative found
+        smallest = np.inf
+    return float(smallest), float(max(gains))
+
+
+def _verdict(objective: float, start: float, residual: float, tolerance: float,
+             theta: np.ndarray, curvature) -> tuple[bool, str | None]:
+    """(converged, reason if not): unbounded below, KKT residual, then second-order condition."""
+    if objective < start - UNBOUNDED * (1 + abs(start)):
+        return False, (f"objective unbounded below: J_h fell from {start:.6g} at the initial "
+                       f"controls to {objective:.3g}, with controls up to "
+                       f"{np.max(np.abs(theta)):.3g}; the discrete problem appears to have no "
+                       "minimum")
+    if residual > tolerance:
+        return False, None
+    smallest, size = curvature()
+    if smallest < -CURVATURE_TOLERANCE * size:
+        return False, (f"stationary point is not a minimum: negative curvature (smallest "
+                       f"eigenvalue {smallest:.3g} of the reduced Hessian in the scaled free "
+                       f"controls, largest seen {size:.3g}): J_h decreases from here, perhaps "
+                       "without bound")
+    return True, None
+
+
 def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
           initial_controls=None, tolerance: float = 1e-10, max_iterations: int = 5000,
           form: str = "multiplier") -> Solution:
     """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient.
 
-    Trial points where the sweeps fail are rejected by the line search. Raises
-    :class:`SolveError` when the sweeps fail at the initial controls (overflow, singular stage
-    equations).
+    Not converged (with the reason in ``message``) when the KKT residual exceeds ``tolerance``,
+    when J_h runs to −∞ (:data:`UNBOUNDED`) or when the reduced Hessian over the free controls
+    has negative curvature (:func:`smallest_curvature`). Raises :class:`SolveError` when the
+    sweeps fail at the initial controls (overflow, singular stage equations).
     """
     tableau, problem = load_tableau(tableau), load_problem(problem)
     check_steps(steps)
@@ -357,13 +433,22 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     z = (theta0 * scale).ravel()
     where = f"{problem.name} with {tableau.name}, {controls} controls, {steps} steps"
     with numerical_failures(module, theta0, h, f"{where}, at the initial controls"):
-        evaluate(z)  # the line search needs a finite start
+        J0 = evaluate(z)[0]
+    floor = J0 - UNBOUNDED * (1 + abs(J0))
+
+    def stop_when_unbounded(intermediate_result):
+        if intermediate_result.fun < floor:
+            raise StopIteration
+
     result = minimize(fun, z, jac=True, method="L-BFGS-B", bounds=bounds,
+                      callback=stop_when_unbounded,
                       options={"maxiter": max_iterations, "maxfun": 4 * max_iterations,
                                "ftol": 0.0, "gtol": tolerance * 1e-2, "maxcor": 30})
     z, message = result.x, f"L-BFGS-B: {str(result.message).rstrip(': ')}"
-    if kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale,
-                    h) > tolerance:
+    if result.fun < floor:
+        message = f"L-BFGS-B stopped after {result.nit} iterations"
+    elif kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale,
+                      h) > tolerance:
         polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
         if polished is not z:
             z, message = polished, message + "; then Newton-Krylov on the gradient"
@@ -376,8 +461,15 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     with numerical_failures(module, theta, h, f"{where}, at the solution"):
         trajectory, co = sweep(module, theta, h, form)
         timings["solve"] = time.perf_counter() - start
-    residual = kkt_residual(module, theta, co["gradient"], h)
-    active = {"controls": bound_entries(*active_bounds(theta, lower, upper))}
+        residual = kkt_residual(module, theta, co["gradient"], h)
+        at_lower, at_upper = active_bounds(theta, lower, upper)
+        checked = time.perf_counter()
+        converged, reason = _verdict(
+            trajectory["objective"], J0, residual, tolerance, theta,
+            lambda: smallest_curvature(lambda v: evaluate(v)[1], (theta * scale).ravel(),
+                                       (co["gradient"] / scale).ravel(),
+                                       ~(at_lower | at_upper).ravel()))
+        timings["second_order"] = time.perf_counter() - checked
     grid = (module.grid_control(trajectory["t"], trajectory["y"], co["p"])
             if hasattr(module, "grid_control") else None)
     return Solution(
@@ -386,6 +478,6 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         states=trajectory["y"], costates=co["p"], stage_values=trajectory["Y"],
         stage_costates=co["stage_costates"], controls=theta,
         stage_controls=module.stage_controls(theta), grid_control=grid,
-        iterations=int(result.get("nit", 0)), converged=bool(residual <= tolerance),
-        message=message, kkt_residual=residual, timings=timings,
-        extra={"active_bounds": active})
+        iterations=int(result.get("nit", 0)), converged=converged,
+        message=f"{reason} ({message})" if reason else message, kkt_residual=residual,
+        timings=timings, extra={"active_bounds": {"controls": bound_entries(at_lower, at_upper)}})

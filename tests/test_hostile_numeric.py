@@ -1,6 +1,7 @@
 """Hostile numbers: non-finite and complex input is refused at load (exit 2, file and key
 named); overflow and singular stage equations during a solve are reported (exit 1, the step
-named)."""
+named); unbounded problems and stationary points that are not minima are never reported as
+converged, and the checks that say so stay quiet on problems with a known minimum."""
 
 import importlib.util
 import json
@@ -12,7 +13,8 @@ import pytest
 from ocgen.cli import main
 from ocgen.errors import InputError, OcgenError
 from ocgen.problem import OptimalControlProblem, load_problem
-from ocgen.solve import _safe_weights, kkt_residual, solve
+from ocgen.solve import (_safe_weights, generated_module, kkt_residual, smallest_curvature,
+                         solve)
 
 HAS_CASADI = importlib.util.find_spec("casadi") is not None
 BACKENDS = ["numpy", pytest.param("casadi", marks=pytest.mark.skipif(
@@ -226,6 +228,106 @@ def test_ipopt_failures_exit_like_unconverged_solves(tmp_path, capsys):
                          "--backend", "casadi")
     assert code == 1 and out == ""
     assert_one_error_line(err, "Diverging_Iterates")
+
+
+# -- item 5: unbounded problems and saddle points ----------------------------------------------
+@pytest.mark.parametrize("tableau,change,bounds,reason", [
+    ("rk4", {"running_cost": '"-u**2"'}, None, "stationary point is not a minimum"),
+    # bounded, but u = 0 is the maximum; the minima are at the bounds
+    ("rk4", {"running_cost": '"-u**2 + y**2"'}, {"u": "[-1, 1]"},
+     "stationary point is not a minimum"),
+    # J = y(T) - y0 + ∫ (y² - y/2) dt with y(T) free: no minimum
+    ("rk4", {"running_cost": '"u + y**2"'}, None, "objective unbounded below"),
+    # MATH.md 3.3: negative weights make the discrete problem unbounded below
+    ("dopri5", {}, None, "objective unbounded below"),
+])
+def test_no_minimum_is_not_converged(tmp_path, capsys, tableau, change, bounds, reason):
+    path = problem_file(tmp_path, bounds=bounds, **change)
+    code, out, err = run(capsys, "solve", "--tableau", tableau, "--problem", path, "--steps", 5,
+                         "--json")
+    data = strict_json(out)
+    assert code == 1 and not data["converged"] and data["message"].startswith(reason)
+
+
+def test_saddle_reached_by_symmetry_is_not_converged(tmp_path, capsys):
+    """J is even in v, so ∂J/∂v = 0 along v = 0 and L-BFGS-B minimises over u alone; the point
+    it reaches is a saddle (-v², v in [-1, 1]) although the iterations moved."""
+    path = problem_file(tmp_path, controls='["u", "v"]', bounds={"v": "[-1, 1]"},
+                        running_cost='"(u**2 + 2*y**2)/2 - v**2"')
+    code, out, _ = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 5)
+    assert code == 1 and "NOT converged" in out and "negative curvature" in out
+    assert "in 0 iterations" not in out
+
+
+# -- the checks stay quiet where the minimum is known ------------------------------------------
+def curvature_at(solution, module):
+    """smallest_curvature at a solution, in the solver's scaled controls z = √(h w) θ."""
+    h = solution.h
+    scale = np.sqrt(h[:, None, None] * _safe_weights(module)[None, :, None])
+    scale = scale * np.ones(solution.controls.shape)
+
+    def gradient(z):
+        theta = z.reshape(scale.shape) / scale
+        return (module.objective_and_gradient(theta, h)[1] / scale).ravel()
+
+    z = (solution.controls * scale).ravel()
+    return smallest_curvature(gradient, z, gradient(z), np.ones(z.size, dtype=bool))
+
+
+@pytest.mark.parametrize("tableau,steps", [("rk4", 3), ("rk4", 20), ("gauss2", 10),
+                                           ("kutta3", 20)])
+def test_lq_hessian_has_smallest_eigenvalue_one(module_for, tableau, steps):
+    """For lq, J(z) = |z|²/2 + ∫ y² with y linear in z: ∇²J = I + PSD, and the last stage
+    control moves only y_N, which has no cost, so λ_min = 1 exactly."""
+    solution = solve(tableau, "lq", steps)
+    smallest, size = curvature_at(solution, module_for(tableau, "lq"))
+    assert smallest == pytest.approx(1, abs=0.05) and size >= smallest
+
+
+def test_negative_curvature_of_a_maximum_is_found(module_for, tmp_path):
+    """J = -Σ h b u² = -|z|² in the scaled controls: every eigenvalue is -2."""
+    path = problem_file(tmp_path, running_cost='"-u**2"')
+    solution = solve("rk4", path, 5)
+    smallest, size = curvature_at(solution, module_for("rk4", path))
+    assert smallest == pytest.approx(-2, rel=1e-3) and size == pytest.approx(2, rel=1e-3)
+
+
+# MATH.md 5: discrete optimal costs of lq with stage controls, N = 20
+LQ_N20 = {"rk4": 0.864164469019550, "gauss2": 0.864164481477353,
+          "kutta3": 0.864150596902335, "euler": 0.885669427155641}
+
+
+@pytest.mark.parametrize("tableau", sorted(LQ_N20))
+def test_known_minima_pass_the_checks(tableau):
+    solution = solve(tableau, "lq", 20)
+    assert solution.converged, solution.message
+    assert abs(solution.objective - LQ_N20[tableau]) < 1e-10
+
+
+@pytest.mark.parametrize("tableau,problem,steps,controls", [
+    ("rk4", "nl", 10, "stage"), ("gauss2", "vdp", 10, "stage"),
+    ("rk4", "tanh_ensemble", 5, "stage"), ("ssprk3", "tanh_ensemble", 5, "step"),
+    ("midpoint", "lq", 10, "step"),
+    ("midpoint", "lq", 10, "stage"),  # zero weight b_1: a control with no cost of its own
+])
+def test_converged_points_are_local_minima(tableau, problem, steps, controls):
+    """Independent of the Hessian check: J_h does not decrease along random directions."""
+    solution = solve(tableau, problem, steps, controls)
+    assert solution.converged, solution.message
+    module = generated_module(tableau, problem, controls)[0]
+    J = lambda theta: module.forward(theta, solution.h)["objective"]  # noqa: E731
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        direction = rng.standard_normal(solution.controls.shape)
+        for delta in (1e-2, 1e-3):
+            assert J(solution.controls + delta * direction) >= solution.objective - 1e-12
+
+
+def test_nl_discrete_cost_is_near_the_continuous_optimum():
+    """MATH.md 5: J* = tan(1)(1 + ln cos 1) - 1/2; RK4 with N = 20 is within 1e-6."""
+    solution = solve("rk4", "nl", 20)
+    exact = math.tan(1) * (1 + math.log(math.cos(1))) - 0.5
+    assert solution.converged and abs(solution.objective - exact) < 1e-6
 
 
 def test_kkt_residual_keeps_its_precision_at_large_controls(module_for):
