@@ -11,7 +11,9 @@ decorated with :func:`command`, which adds its subparser and sets ``func``. To a
         p.set_defaults(func=cmd_solve)
 
 User errors (:class:`ocgen.errors.OcgenError`) print ``ocgen: error: <message>`` on stderr
-and exit with status 2, without a traceback (argparse reports usage errors the same way).
+and exit with status 2, without a traceback (argparse reports usage errors the same way). A
+solve that fails numerically (:class:`ocgen.errors.SolveError`) prints the same line and exits
+with status 1, as a solve that did not converge does.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import sys
 from typing import Any, Callable
 
 from . import __version__
-from .errors import OcgenError
+from .errors import OcgenError, SolveError
 
+EXIT_NOT_SOLVED = 1
 EXIT_USER_ERROR = 2
 
 COMMANDS: list[Callable[[Any], None]] = []
@@ -400,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except SolveError as err:  # the input was fine, the numerics failed
+        _report(args, str(err), None, None)
+        return EXIT_NOT_SOLVED
     except OcgenError as err:
         _report(args, str(err), getattr(err, "source", None), getattr(err, "key", None))
     except OSError as err:  # e.g. an output path that cannot be written

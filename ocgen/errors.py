@@ -24,3 +24,9 @@ class InputError(OcgenError):
     def located(self, *, source: str | None = None, key: str | None = None) -> "InputError":
         """The same error with a file and/or key filled in where still unknown."""
         return InputError(self.detail, source=self.source or source, key=self.key or key)
+
+
+class SolveError(OcgenError):
+    """A solve that stopped without a usable answer: the state overflowed, the implicit stage
+    equations were singular, or the optimiser failed. The command line reports it like a solve
+    that did not converge (exit status 1), not like bad input (status 2)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 import warnings
 from typing import Mapping
 
@@ -68,7 +69,7 @@ def parse_expression(
     if isinstance(value, bool):
         raise InputError(f"expected a number or an expression string, found {value!r}", key=key)
     if isinstance(value, int):
-        return sp.Integer(value)
+        return real_constants(sp.Integer(value), key=key)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InputError(f"expected a finite number, found {value!r}", key=key)
@@ -95,7 +96,46 @@ def parse_expression(
     if _depth(tree) > MAX_DEPTH:
         raise InputError(f"expression nested deeper than {MAX_DEPTH} levels in {text!r}",
                          key=key)
-    return _Builder(text, dict(symbols or {}), functions, key).build(tree.body)
+    return real_constants(_Builder(text, dict(symbols or {}), functions, key).build(tree.body),
+                          text, key=key)
+
+
+def real_constants(value: sp.Expr, text: str | None = None, *, key: str | None = None
+                   ) -> sp.Expr:
+    """``value``, once every constant in it is a real number that a double holds.
+
+    The constants are the largest subexpressions without symbols. Refused: complex ones, e.g.
+    log(-1) = iπ or sqrt(1 - sqrt(5)), and ones beyond the double range (|x| > 1.8e308), e.g.
+    10**400 or exp(exp(exp(1000))); the generated code would drop the imaginary part or
+    compute inf.
+    """
+    where = f" in {text!r}" if text is not None else ""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if not node.is_number:  # the constant factor of a product, the constant term of a sum
+            stack.append(node.func(*(a for a in node.args if a.is_number))
+                         if node.is_Add or node.is_Mul else sp.S.Zero)
+            stack.extend(a for a in node.args if not a.is_number)
+            continue
+        try:
+            number = complex(node.evalf(17))
+        except (OverflowError, ValueError):  # mpmath: an exponent beyond any double
+            number = complex(math.inf)
+        if node.is_real is False or number.imag != 0:
+            raise InputError(f"expected a real number, found {_shown(node)}{where}", key=key)
+        if not math.isfinite(number.real):
+            raise InputError(f"expected a number within floating-point range (|x| <= "
+                             f"{sys.float_info.max:.3g}), found {_shown(node)}{where}", key=key)
+    return value
+
+
+def _shown(value: sp.Expr, width: int = 40) -> str:
+    """A constant as text, long integers and fractions in scientific notation."""
+    text = str(value)
+    if len(text) <= width:
+        return text
+    return str(value.evalf(3)) if value.is_Rational else f"{text[:width]}..."
 
 
 def _depth(tree: ast.AST) -> int:

@@ -8,6 +8,7 @@ MATH.md section 1. An *ensemble* problem has several initial states (rows of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -76,13 +77,20 @@ class OptimalControlProblem:
         if not self.T > self.t0:
             raise InputError(f"horizon end {self.T} must exceed its start {self.t0}",
                              key="horizon", **where)
+        if not math.isfinite(self.T - self.t0):
+            raise InputError(f"horizon [{self.t0}, {self.T}] must have a finite length",
+                             key="horizon", **where)
         if not self.initial_states or any(len(row) != d for row in self.initial_states):
             raise InputError(f"each initial state needs {d} entries", key="initial_state", **where)
+        if not np.all(np.isfinite(self.initial_states)):
+            raise InputError("initial states must be finite", key="initial_state", **where)
         members = len(self.initial_states)
         for sym, values in self.member_parameters:
             if len(values) != members:
                 raise InputError(f"needs one value per ensemble member ({members}), found "
                                  f"{len(values)}", key=f"member_parameters.{sym}", **where)
+            if not np.all(np.isfinite(values)):
+                raise InputError("values must be finite", key=f"member_parameters.{sym}", **where)
         if self.solution is not None and members > 1:
             raise InputError("a closed-form solution describes one trajectory; an ensemble "
                              f"({members} initial states) cannot have one", key="solution",
@@ -92,6 +100,10 @@ class OptimalControlProblem:
         for (lo, hi), u in zip(self.control_bounds, self.controls):
             if not lo <= hi:
                 raise InputError(f"lower bound {lo} exceeds upper bound {hi}",
+                                 key=f"bounds.{u}", **where)
+            if lo == math.inf or hi == -math.inf:
+                raise InputError(f"bounds [{lo}, {hi}] leave no finite value (the lower bound "
+                                 "must be below inf, the upper above -inf)",
                                  key=f"bounds.{u}", **where)
         allowed = {self.time, *self.states, *self.controls, *(p for p, _ in self.member_parameters)}
         for key, expr in [*(("dynamics", e) for e in self.dynamics),

@@ -3,22 +3,30 @@
 The generated module (loaded through :mod:`ocgen.cache`) supplies J_h and ∂J_h/∂u from one
 forward and one costate sweep. Controls are rescaled by the square root of their quadrature
 weight h_n w_g so that the optimiser sees an O(1)-conditioned problem.
+
+A sweep that fails (overflow, singular implicit stage equations) is a :class:`SolveError`
+naming the step, never a traceback. A solve counts as converged only at a KKT point where J_h
+has not run off to −∞ and the reduced Hessian over the free controls has no negative
+curvature; otherwise ``converged`` is False and ``message`` says why.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 
 import numpy as np
+from scipy.linalg import eigvalsh
 from scipy.optimize import minimize, root
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 from .cache import import_source
 from .codegen import generate
 from .derive import OutsideTheoryWarning, discretise
-from .errors import OcgenError
+from .errors import OcgenError, SolveError
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
 
@@ -110,8 +118,9 @@ def kkt_residual(module: ModuleType, theta: np.ndarray, gradient: np.ndarray,
     if not gradient.size:
         return 0.0
     weights = h[:, None, None] * _safe_weights(module)[None, :, None]
-    step = np.clip(theta - gradient / weights, module.CONTROL_LOWER, module.CONTROL_UPPER)
-    return float(np.max(np.abs(theta - step)))
+    # P(θ − d) − θ = clip(−d, lower − θ, upper − θ), free of the cancellation at large |θ|
+    step = np.clip(-gradient / weights, module.CONTROL_LOWER - theta, module.CONTROL_UPPER - theta)
+    return float(np.max(np.abs(step)))
 
 
 def active_bounds(values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -136,10 +145,118 @@ def _safe_weights(module: ModuleType) -> np.ndarray:
     return np.where(w > 0, w, 1.0 / module.STAGES)
 
 
+MAX_STEPS = 10**6
+"""More steps than any solve finishes in reasonable time (each step is a loop iteration)."""
+
+
 def check_steps(steps) -> None:
-    """The number of steps N must be a positive integer (not a bool, not a float)."""
+    """The number of steps N must be an integer 1 <= N <= MAX_STEPS (not a bool, not a float)."""
     if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
         raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
+    if steps > MAX_STEPS:
+        raise OcgenError(f"--steps {steps} is more than the {MAX_STEPS} steps a solve can handle")
+
+
+def step_sizes(module: ModuleType, steps: int, h=None) -> np.ndarray:
+    """h_n, n < N: uniform over the horizon by default; given ones must be finite and positive."""
+    h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float).ravel()
+    if h.shape != (steps,) or not np.all(np.isfinite(h)) or np.any(h <= 0):
+        raise OcgenError(f"h must hold {steps} finite positive step sizes, found "
+                         f"{np.array2string(h, threshold=6)}")
+    return h
+
+
+# -- floating-point failures of the generated module ------------------------------------------
+NUMERIC_ERRORS = (ArithmeticError, np.linalg.LinAlgError, RuntimeError)
+"""What the generated module raises when a sweep fails: OverflowError (one member runs on
+Python floats), LinAlgError (singular implicit stage equations), RuntimeError (Newton's method
+on them did not converge), FloatingPointError from :func:`sweep`."""
+
+
+def sweep(module: ModuleType, theta: np.ndarray, h: np.ndarray, form: str = "multiplier",
+          full: bool = True) -> tuple[dict, dict]:
+    """Forward sweep (states, J_h; MATH.md 2) then costate sweep (p, ∂J_h/∂θ; MATH.md 3).
+
+    Raises one of :data:`NUMERIC_ERRORS`, FloatingPointError when J_h or ∂J_h/∂θ is not finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        trajectory = module.forward(theta, h)
+        if not np.isfinite(trajectory["objective"]):
+            raise FloatingPointError("J_h is not finite")
+        co = module.costate(theta, trajectory, h, form=form, full=full)
+    if not np.all(np.isfinite(co["gradient"])):
+        raise FloatingPointError("dJ_h/dtheta is not finite")
+    return trajectory, co
+
+
+@contextmanager
+def numerical_failures(module: ModuleType, theta: np.ndarray, h: np.ndarray, when: str):
+    """Calls into the generated module at controls θ; a failure becomes a SolveError saying
+    ``when`` it happened and, from :func:`describe_failure`, where and why."""
+    try:
+        yield
+    except NUMERIC_ERRORS as err:
+        raise SolveError(f"{when}: {describe_failure(module, theta, h, err)}") from None
+
+
+def describe_failure(module: ModuleType, theta: np.ndarray, h: np.ndarray,
+                     err: BaseException) -> str:
+    """Where a sweep at θ fails: the first failing step of the forward sweep, else the cost,
+    else the costate sweep (which ``err`` came from)."""
+    t = module.time_grid(h)
+    found = _first_failing_step(module, theta, h)
+    if found is not None:
+        n, cause = found
+        where = f"step n = {n} (t = {t[n]:.6g}, h = {h[n]:.6g})"
+        if isinstance(cause, np.linalg.LinAlgError):
+            return (f"the implicit stage equations are singular at {where}: the stage values "
+                    "are not unique; try another number of steps")
+        if isinstance(cause, RuntimeError):
+            return (f"Newton's method for the implicit stage equations did not converge at "
+                    f"{where}; try more steps")
+        return (f"the state overflowed at {where}: the trajectory blows up; start from other "
+                "controls or use the casadi backend, which need not integrate its initial guess")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        trajectory = module.forward(*_array_members(module, theta, h))
+    if not np.isfinite(trajectory["objective"]):
+        return (f"the cost J_h overflowed while the states stay finite (largest |y_n| = "
+                f"{np.max(np.abs(trajectory['y'])):.3g})")
+    return f"the costate sweep failed ({type(err).__name__}: {err})"
+
+
+def _array_members(module: ModuleType, theta: np.ndarray, h: np.ndarray) -> tuple:
+    """forward() arguments running every member twice: with arrays over the members an
+    overflow gives inf instead of raising, so a trajectory shows where it stops being finite."""
+    y0 = np.repeat(module.INITIAL_STATES, 2, axis=-1)
+    params = np.repeat(module.PARAMETER_VALUES, 2, axis=-1)
+    return theta, h, y0, params
+
+
+def _first_failing_step(module: ModuleType, theta: np.ndarray,
+                        h: np.ndarray) -> tuple[int, BaseException | None] | None:
+    """(n, cause): step n is the first whose stage values or next state cannot be computed or
+    are not finite (bisection over the first k steps, k = 1..N); None when all N are fine."""
+    def failure(k):
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                trajectory = module.forward(*_array_members(module, theta[:k], h[:k]))
+        except NUMERIC_ERRORS as err:
+            return err
+        finite = np.all(np.isfinite(trajectory["y"])) and np.all(np.isfinite(trajectory["Y"]))
+        return None if finite else FloatingPointError("not finite")
+
+    cause = failure(len(h))
+    if cause is None:
+        return None
+    good, bad = 0, len(h)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        found = failure(middle)
+        if found is None:
+            good = middle
+        else:
+            bad, cause = middle, found
+    return bad - 1, cause
 
 
 def _polish(fun, z, bounds, gradient_tolerance):
@@ -173,50 +290,157 @@ def _polish(fun, z, bounds, gradient_tolerance):
     return polished if fun(polished)[0] <= fun(z)[0] + 1e-14 * abs(fun(z)[0]) else z
 
 
+UNBOUNDED = 1e12
+"""J_h below J(θ₀) − UNBOUNDED·(1 + |J(θ₀)|) is taken as running to −∞: the solve stops there."""
+
+CURVATURE_TOLERANCE = 1e-6
+"""Curvature below −CURVATURE_TOLERANCE·‖∇²J‖ is negative (finite-difference Hessian-vector
+products of the exact gradient are good to about 1e-8 of ‖∇²J‖)."""
+
+LANCZOS_VECTORS = 6
+"""Krylov basis size of the Lanczos iteration; up to this many free controls the reduced
+Hessian is formed column by column instead."""
+
+
+def smallest_curvature(gradient, z: np.ndarray, g0: np.ndarray,
+                       free: np.ndarray) -> tuple[float, float]:
+    """(λ_min, ‖∇²J‖ estimate) of the Hessian of J restricted to the entries ``free`` of z.
+
+    Hessian-vector products by forward differences of the exact gradient (g0 = ∇J(z)),
+    ∇²J v ≈ (∇J(z + εv) − g0)/ε with ε = √ε_mach (1 + ‖z‖∞); λ_min from the Lanczos iteration
+    (ARPACK's eigsh, smallest algebraic eigenvalue, to 10 %: only its sign matters) or, for
+    few free entries, from the formed matrix. The scale is the largest ‖∇²J v‖/‖v‖ met, a lower
+    bound on ‖∇²J‖.
+    """
+    step = np.sqrt(np.finfo(float).eps) * (1.0 + np.max(np.abs(z)))
+    gains = []
+
+    def product(v):
+        v = np.ravel(v)
+        dz = np.zeros_like(z)
+        dz[free] = v
+        hv = (gradient(z + step * dz)[free] - g0[free]) / step
+        gains.append(np.linalg.norm(hv) / np.linalg.norm(v))
+        return hv
+
+    n = int(np.count_nonzero(free))
+    if n == 0:
+        return np.inf, 0.0
+    if n <= LANCZOS_VECTORS:
+        H = np.column_stack([product(e) for e in np.eye(n)])
+        eigenvalues = eigvalsh((H + H.T) / 2)
+        return float(eigenvalues[0]), float(np.max(np.abs(eigenvalues)))
+    operator = LinearOperator((n, n), matvec=product, dtype=float)
+    start = np.random.default_rng(0).standard_normal(n)
+    try:
+        smallest = eigsh(operator, k=1, which="SA", v0=start, tol=0.1, ncv=LANCZOS_VECTORS,
+                         maxiter=10)[0][0]
+    except ArpackNoConvergence as err:  # the Ritz values found so far still bound λ_min above
+        smallest = min(err.eigenvalues, default=np.inf)
+    except ArpackError:  # no Krylov space to search, e.g. ∇²J v₀ = 0: nothing negative found
+        smallest = np.inf
+    return float(smallest), float(max(gains))
+
+
+def _verdict(objective: float, start: float, residual: float, tolerance: float,
+             theta: np.ndarray, curvature) -> tuple[bool, str | None]:
+    """(converged, reason if not): unbounded below, KKT residual, then second-order condition."""
+    if objective < start - UNBOUNDED * (1 + abs(start)):
+        return False, (f"objective unbounded below: J_h fell from {start:.6g} at the initial "
+                       f"controls to {objective:.3g}, with controls up to "
+                       f"{np.max(np.abs(theta)):.3g}; the discrete problem appears to have no "
+                       "minimum")
+    if residual > tolerance:
+        return False, None
+    smallest, size = curvature()
+    if smallest < -CURVATURE_TOLERANCE * size:
+        return False, (f"stationary point is not a minimum: negative curvature (smallest "
+                       f"eigenvalue {smallest:.3g} of the reduced Hessian in the scaled free "
+                       f"controls, largest seen {size:.3g}): J_h decreases from here, perhaps "
+                       "without bound")
+    return True, None
+
+
 def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
           initial_controls=None, tolerance: float = 1e-10, max_iterations: int = 5000,
           form: str = "multiplier") -> Solution:
-    """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient."""
+    """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient.
+
+    Not converged (with the reason in ``message``) when the KKT residual exceeds ``tolerance``,
+    when J_h runs to −∞ (:data:`UNBOUNDED`) or when the reduced Hessian over the free controls
+    has negative curvature (:func:`smallest_curvature`). Raises :class:`SolveError` when the
+    sweeps fail at the initial controls (overflow, singular stage equations).
+    """
     tableau, problem = load_tableau(tableau), load_problem(problem)
     check_steps(steps)
     module, timings = generated_module(tableau, problem, controls)
-    h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float)
+    h = step_sizes(module, steps, h)
     shape = (steps, module.N_GROUPS, module.CONTROL_DIM)
     lower = np.broadcast_to(module.CONTROL_LOWER, shape)
     upper = np.broadcast_to(module.CONTROL_UPPER, shape)
     theta0 = np.zeros(shape) if initial_controls is None else np.asarray(initial_controls,
                                                                          dtype=float)
+    if not np.all(np.isfinite(theta0)):
+        raise OcgenError("initial_controls must be finite")
     theta0 = np.clip(theta0.reshape(shape), lower, upper)
     scale = np.sqrt(h[:, None, None] * _safe_weights(module)[None, :, None]) * np.ones(shape)
+    failed = 0
 
-    def fun(z):
-        theta = z.reshape(shape) / scale
-        J, g = module.objective_and_gradient(theta, h, form=form)
-        return J, (g / scale).ravel()
+    def evaluate(z):
+        trajectory, co = sweep(module, z.reshape(shape) / scale, h, form, full=False)
+        return trajectory["objective"], (co["gradient"] / scale).ravel()
+
+    def fun(z):  # a trial point where the sweeps fail is infinitely bad for the line search
+        nonlocal failed
+        try:
+            return evaluate(z)
+        except NUMERIC_ERRORS:
+            failed += 1
+            return np.inf, np.full(z.size, np.nan)
 
     bounds = list(zip((lower * scale).ravel(), (upper * scale).ravel()))
     bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b) for a, b in bounds]
     start = time.perf_counter()
-    result = minimize(fun, (theta0 * scale).ravel(), jac=True, method="L-BFGS-B",
-                      bounds=bounds, options={"maxiter": max_iterations,
-                                              "maxfun": 4 * max_iterations,
-                                              "ftol": 0.0, "gtol": tolerance * 1e-2,
-                                              "maxcor": 30})
+    z = (theta0 * scale).ravel()
+    where = f"{problem.name} with {tableau.name}, {controls} controls, {steps} steps"
+    with numerical_failures(module, theta0, h, f"{where}, at the initial controls"):
+        J0 = evaluate(z)[0]
+    floor = J0 - UNBOUNDED * (1 + abs(J0))
+
+    def stop_when_unbounded(intermediate_result):
+        if intermediate_result.fun < floor:
+            raise StopIteration
+
+    result = minimize(fun, z, jac=True, method="L-BFGS-B", bounds=bounds,
+                      callback=stop_when_unbounded,
+                      options={"maxiter": max_iterations, "maxfun": 4 * max_iterations,
+                               "ftol": 0.0, "gtol": tolerance * 1e-2, "maxcor": 30})
     z, message = result.x, f"L-BFGS-B: {str(result.message).rstrip(': ')}"
-    if kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale, h) \
-            > tolerance:
+    if result.fun < floor:
+        message = f"L-BFGS-B stopped after {result.nit} iterations"
+    elif kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale,
+                      h) > tolerance:
         polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
         if polished is not z:
             z, message = polished, message + "; then Newton-Krylov on the gradient"
+    if failed:
+        message += f"; {failed} trial points where the sweeps failed were rejected"
     # L-BFGS-B keeps active bounds exactly in the scaled variables; undo the scaling there
     # without rounding off the bound
     theta = np.where(z.reshape(shape) <= lower * scale, lower,
                      np.where(z.reshape(shape) >= upper * scale, upper, z.reshape(shape) / scale))
-    trajectory = module.forward(theta, h)
-    co = module.costate(theta, trajectory, h, form=form)
-    timings["solve"] = time.perf_counter() - start
-    residual = kkt_residual(module, theta, co["gradient"], h)
-    active = {"controls": bound_entries(*active_bounds(theta, lower, upper))}
+    with numerical_failures(module, theta, h, f"{where}, at the solution"):
+        trajectory, co = sweep(module, theta, h, form)
+        timings["solve"] = time.perf_counter() - start
+        residual = kkt_residual(module, theta, co["gradient"], h)
+        at_lower, at_upper = active_bounds(theta, lower, upper)
+        checked = time.perf_counter()
+        converged, reason = _verdict(
+            trajectory["objective"], J0, residual, tolerance, theta,
+            lambda: smallest_curvature(lambda v: evaluate(v)[1], (theta * scale).ravel(),
+                                       (co["gradient"] / scale).ravel(),
+                                       ~(at_lower | at_upper).ravel()))
+        timings["second_order"] = time.perf_counter() - checked
     grid = (module.grid_control(trajectory["t"], trajectory["y"], co["p"])
             if hasattr(module, "grid_control") else None)
     return Solution(
@@ -225,6 +449,6 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         states=trajectory["y"], costates=co["p"], stage_values=trajectory["Y"],
         stage_costates=co["stage_costates"], controls=theta,
         stage_controls=module.stage_controls(theta), grid_control=grid,
-        iterations=int(result.nit), converged=bool(residual <= tolerance),
-        message=message, kkt_residual=residual, timings=timings,
-        extra={"active_bounds": active})
+        iterations=int(result.get("nit", 0)), converged=converged,
+        message=f"{reason} ({message})" if reason else message, kkt_residual=residual,
+        timings=timings, extra={"active_bounds": {"controls": bound_entries(at_lower, at_upper)}})

@@ -28,10 +28,10 @@ from types import ModuleType
 
 import numpy as np
 
-from .errors import OcgenError
+from .errors import OcgenError, SolveError
 from .problem import load_problem
 from .solve import (Solution, active_bounds, bound_entries, check_steps, generated_module,
-                    kkt_residual)
+                    kkt_residual, step_sizes)
 from .tableau import load_tableau
 
 #: IPOPT statuses with no usable iterate: solve_casadi raises :class:`IpoptError`.
@@ -69,7 +69,7 @@ WARM_START_OPTIONS = {"warm_start_init_point": "yes", "warm_start_bound_push": 1
                       "mu_init": 1e-9}
 
 
-class IpoptError(OcgenError):
+class IpoptError(SolveError):
     """IPOPT stopped without a usable answer; ``status`` is IPOPT's return status."""
 
     def __init__(self, message: str, status: str | None = None):
@@ -164,9 +164,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
         raise OcgenError(f"symbolic must be 'MX' or 'SX', found {symbolic!r}")
     steps = int(steps)
     module, timings = generated_module(tableau, problem, controls, backend="casadi")
-    h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float).ravel()
-    if h.shape != (steps,) or not np.all(np.isfinite(h)) or np.any(h <= 0):
-        raise OcgenError(f"h must hold {steps} positive step sizes, found shape {h.shape}")
+    h = step_sizes(module, steps, h)
     state_lower = state_upper = None
     if state_bounds is not None:
         try:

@@ -531,7 +531,7 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
     symplectic = _symplecticity(tableau)
     module = None
     if backend != "numpy" or not tableau.zero_weights:
-        from .solve import generated_module
+        from .solve import generated_module, numerical_failures, sweep
         module = generated_module(tableau, problem, controls)[0]
     ref_error = reference.estimated_error
     for sol in solutions:
@@ -562,11 +562,12 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
         forms = None
         backend_gap = None
         if module is not None:
-            trajectory = module.forward(sol.controls, sol.h)
-            p_mult = module.costate(sol.controls, trajectory, sol.h, form="multiplier")["p"]
-            if not tableau.zero_weights:
-                p_part = module.costate(sol.controls, trajectory, sol.h, form="partner")["p"]
-                forms = float(np.max(np.abs(p_mult - p_part)))
+            with numerical_failures(module, sol.controls, sol.h,
+                                    f"the costates of the {sol.steps}-step solution"):
+                p_mult = sweep(module, sol.controls, sol.h)[1]["p"]
+                if not tableau.zero_weights:
+                    p_part = sweep(module, sol.controls, sol.h, form="partner")[1]["p"]
+                    forms = float(np.max(np.abs(p_mult - p_part)))
             if backend != "numpy":
                 backend_gap = float(np.max(np.abs(sol.costates - p_mult)))
         entry = {"steps": sol.steps, "kkt": float(sol.kkt_residual),
