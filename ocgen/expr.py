@@ -21,6 +21,7 @@ from typing import Mapping
 import sympy as sp
 
 from .errors import InputError
+from .limits import check_expression
 
 TABLEAU_FUNCTIONS: Mapping[str, object] = {"sqrt": sp.sqrt}
 PROBLEM_FUNCTIONS: Mapping[str, object] = {
@@ -95,7 +96,9 @@ def parse_expression(
     if _depth(tree) > MAX_DEPTH:
         raise InputError(f"expression nested deeper than {MAX_DEPTH} levels in {text!r}",
                          key=key)
-    return _Builder(text, dict(symbols or {}), functions, key).build(tree.body)
+    expr = _Builder(text, dict(symbols or {}), functions, key).build(tree.body)
+    check_expression(expr, key=key)  # symbols may stand for whole parameter expressions
+    return expr
 
 
 def _depth(tree: ast.AST) -> int:
