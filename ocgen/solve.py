@@ -23,6 +23,7 @@ from scipy.optimize import minimize, root
 from .codegen import generate
 from .derive import OutsideTheoryWarning, discretise
 from .errors import OcgenError
+from .limits import check_memory
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
 
@@ -165,10 +166,13 @@ def _safe_weights(module: ModuleType) -> np.ndarray:
     return np.where(w > 0, w, 1.0 / module.STAGES)
 
 
-def check_steps(steps) -> None:
-    """The number of steps N must be a positive integer (not a bool, not a float)."""
+def check_steps(steps, tableau: ButcherTableau, problem: OptimalControlProblem,
+                backend: str = "numpy") -> None:
+    """The number of steps N must be a positive integer (not a bool, not a float), and the
+    solve's arrays must fit in memory (:func:`ocgen.limits.check_memory`)."""
     if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
         raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
+    check_memory(tableau, problem, int(steps), backend)
 
 
 def _polish(fun, z, bounds, gradient_tolerance):
@@ -207,7 +211,7 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
           form: str = "multiplier") -> Solution:
     """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient."""
     tableau, problem = load_tableau(tableau), load_problem(problem)
-    check_steps(steps)
+    check_steps(steps, tableau, problem)
     module, timings = generated_module(tableau, problem, controls)
     h = module.uniform_steps(steps) if h is None else np.asarray(h, dtype=float)
     shape = (steps, module.N_GROUPS, module.CONTROL_DIM)
