@@ -159,6 +159,17 @@ def cmd_order(args) -> int:
 
 
 # -- ocgen generate | solve | verify ------------------------------------------------------
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer, refused while parsing (before any file is loaded)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
+    return value
+
+
 def _problem_arguments(p, steps: bool = False) -> None:
     p.add_argument("--tableau", required=True, metavar="T",
                    help="built-in name (case-insensitive, aliases) or a .toml/.json file")
@@ -169,7 +180,8 @@ def _problem_arguments(p, steps: bool = False) -> None:
     p.add_argument("--backend", choices=("numpy", "casadi"), default="numpy",
                    help="numpy (L-BFGS-B on the generated gradient) or casadi (IPOPT)")
     if steps:
-        p.add_argument("--steps", type=int, required=True, metavar="N", help="number of steps")
+        p.add_argument("--steps", type=positive_int, required=True, metavar="N",
+                       help="number of steps")
 
 
 def _writable(path: str):
@@ -309,8 +321,9 @@ def cmd_verify(args) -> int:
     from .verify import format_verification, plot_verification, verify
     if args.plot is not None:
         _writable(args.plot)
+    steps = _steps(args.steps)
     tableau, problem = _inputs(args)
-    result = verify(tableau, problem, _steps(args.steps), controls=args.controls,
+    result = verify(tableau, problem, steps, controls=args.controls,
                     backend=args.backend)
     if args.plot:
         plot_verification(result, args.plot)

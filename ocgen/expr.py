@@ -22,6 +22,7 @@ from typing import Mapping
 import sympy as sp
 
 from .errors import InputError
+from .limits import check_expression
 
 TABLEAU_FUNCTIONS: Mapping[str, object] = {"sqrt": sp.sqrt}
 PROBLEM_FUNCTIONS: Mapping[str, object] = {
@@ -96,8 +97,9 @@ def parse_expression(
     if _depth(tree) > MAX_DEPTH:
         raise InputError(f"expression nested deeper than {MAX_DEPTH} levels in {text!r}",
                          key=key)
-    return real_constants(_Builder(text, dict(symbols or {}), functions, key).build(tree.body),
-                          text, key=key)
+    expr = _Builder(text, dict(symbols or {}), functions, key).build(tree.body)
+    check_expression(expr, key=key)  # symbols may stand for whole parameter expressions
+    return real_constants(expr, text, key=key)
 
 
 def real_constants(value: sp.Expr, text: str | None = None, *, key: str | None = None

@@ -16,7 +16,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from . import limits
 from .errors import InputError
+
+NAME_KEYS = ("name", "time", "states", "controls", "aliases")
+"""Top-level keys whose strings are names (held to MAX_NAME_LENGTH, as are table keys)."""
 
 
 def read_data_file(path: str | Path) -> dict:
@@ -26,7 +30,7 @@ def read_data_file(path: str | Path) -> dict:
     if path.suffix.lower() not in (".toml", ".json"):
         raise InputError("expected a .toml or .json file", source=source)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         raise InputError("no such file", source=source) from None
     except (OSError, UnicodeDecodeError) as err:
@@ -38,6 +42,8 @@ def read_data_file(path: str | Path) -> dict:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise InputError(f"invalid TOML: {err}", source=source) from None
+        except ValueError as err:  # e.g. an integer beyond Python's digit limit
+            raise InputError(f"invalid TOML: {_first_clause(err)}", source=source) from None
         except RecursionError:
             raise InputError("invalid TOML: nested too deeply", source=source) from None
     else:
@@ -48,11 +54,12 @@ def read_data_file(path: str | Path) -> dict:
                 f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", source=source
             ) from None
         except (ValueError, RecursionError) as err:
-            raise InputError(f"invalid JSON: {err}", source=source) from None
+            raise InputError(f"invalid JSON: {_first_clause(err)}", source=source) from None
         _reject_non_finite(data, source)
     if not isinstance(data, dict):
         raise InputError(f"expected a table/object at top level, found {type(data).__name__}",
                          source=source)
+    _check_sizes(data, source)
     return data
 
 
@@ -62,12 +69,33 @@ class _NonFinite(str):
 
 def _reject_non_finite(data, source: str) -> None:
     """InputError naming the key (e.g. ``A[1][0]``) of the first NaN or Infinity in ``data``."""
-    stack = [("", data)]
-    while stack:
-        key, value = stack.pop()
+    for key, value in _walk(data):
         if isinstance(value, _NonFinite):
             raise InputError(f"invalid JSON constant {value} (numbers must be finite)",
                              source=source, key=key)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, reading no more than MAX_FILE_BYTES (a path may name /dev/zero)."""
+    with path.open("rb") as file:
+        raw = file.read(limits.MAX_FILE_BYTES + 1)
+    if len(raw) > limits.MAX_FILE_BYTES:
+        raise InputError(f"file larger than the limit of {limits.MAX_FILE_BYTES} bytes",
+                         source=str(path))
+    return raw.decode("utf-8")
+
+
+def _first_clause(err: Exception) -> str:
+    """The message of ``err`` without advice after a ';' (Python's digit-limit error has some)."""
+    return str(err).split(";")[0]
+
+
+def _walk(data):
+    """(key, value) for every value nested in ``data``, keys like ``A[1][0]`` or ``bounds.u``."""
+    stack = [("", data)]
+    while stack:
+        key, value = stack.pop()
+        yield key, value
         if isinstance(value, dict):
             stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in reversed(value.items()))
         elif isinstance(value, list):
@@ -96,3 +124,20 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _check_sizes(data: dict, source: str) -> None:
+    """InputError naming the first list, name or text longer than its limit (ocgen.limits)."""
+    for key, value in _walk(data):
+        if isinstance(value, (list, dict)):
+            limits.check_count(len(value), limits.MAX_LIST_LENGTH, "entries", source=source,
+                               key=key or None)
+        if isinstance(value, dict):
+            for name in value:
+                shown = f"{key}.{name[:40]}..." if key else f"{name[:40]}..."
+                limits.check_count(len(name), limits.MAX_NAME_LENGTH, "characters in a name",
+                                   source=source, key=shown)
+        elif isinstance(value, str):
+            is_name = key.split("[")[0] in NAME_KEYS
+            limit = limits.MAX_NAME_LENGTH if is_name else limits.MAX_TEXT_LENGTH
+            limits.check_count(len(value), limit, "characters", source=source, key=key)

@@ -21,6 +21,8 @@ import sympy as sp
 from .errors import InputError
 from .expr import PROBLEM_FUNCTIONS, parse_expression
 from .files import read_data_file, tomllib
+from .limits import (MAX_CONTROLS, MAX_DERIVATIVE_NODES, MAX_MEMBER_PARAMETERS, MAX_STATES,
+                     check_count, node_count)
 from .text import check_text, is_symbol_name
 
 
@@ -154,13 +156,20 @@ def _check_symbols(expr: sp.Expr, allowed: set, key: str, source: str) -> None:
 
 
 def _check_differentiable(problem: OptimalControlProblem) -> None:
-    """f, L and Φ must have derivatives SymPy can write down (no Abs, sign, Piecewise …)."""
+    """f, L and Φ must have derivatives SymPy can write down (no Abs, sign, Piecewise …), of
+    at most MAX_DERIVATIVE_NODES nodes in all: the derivation works on these."""
     variables = (problem.time, *problem.states, *problem.controls)
+    budget = MAX_DERIVATIVE_NODES
     for key, expr in [*((f"dynamics[{i}]", e) for i, e in enumerate(problem.dynamics)),
                       ("running_cost", problem.running_cost),
                       ("terminal_cost", problem.terminal_cost)]:
         for v in variables:
             dv = sp.diff(expr, v)
+            budget -= node_count(dv, budget) if dv != 0 else 0
+            if budget < 0:
+                raise InputError(f"the first derivatives of dynamics and costs have more than "
+                                 f"{MAX_DERIVATIVE_NODES} nodes (the limit); simplify the "
+                                 "expressions", source=problem.source, key=key)
             if dv.has(sp.Derivative, sp.Subs, sp.Piecewise, sp.sign, sp.Abs, sp.DiracDelta):
                 raise InputError(f"is not differentiable with respect to {v} in closed form",
                                  source=problem.source, key=key)
@@ -202,6 +211,8 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
     check_name(time_name, "time")
     time = sp.Symbol(time_name, real=True)
     states, controls = names("states"), names("controls")
+    check_count(len(states), MAX_STATES, "states", source=source, key="states")
+    check_count(len(controls), MAX_CONTROLS, "controls", source=source, key="controls")
 
     constants: dict[str, sp.Expr] = {}
     params = data.get("parameters", {})
@@ -215,6 +226,8 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
     raw_members = data.get("member_parameters", {})
     if not isinstance(raw_members, dict):
         raise fail("member_parameters", "expected a table of name = [values per member]")
+    check_count(len(raw_members), MAX_MEMBER_PARAMETERS, "member parameters", source=source,
+                key="member_parameters")
     for pname, values in raw_members.items():
         key = f"member_parameters.{pname}"
         check_name(pname, key)

@@ -27,6 +27,7 @@ from .cache import import_source
 from .codegen import generate
 from .derive import OutsideTheoryWarning, discretise
 from .errors import OcgenError, SolveError
+from .limits import check_memory
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
 
@@ -149,12 +150,15 @@ MAX_STEPS = 10**6
 """More steps than any solve finishes in reasonable time (each step is a loop iteration)."""
 
 
-def check_steps(steps) -> None:
-    """The number of steps N must be an integer 1 <= N <= MAX_STEPS (not a bool, not a float)."""
+def check_steps(steps, tableau: ButcherTableau, problem: OptimalControlProblem,
+                backend: str = "numpy") -> None:
+    """The number of steps N must be an integer 1 <= N <= MAX_STEPS (not a bool, not a float),
+    and the solve's arrays must fit in memory (:func:`ocgen.limits.check_memory`)."""
     if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
         raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
     if steps > MAX_STEPS:
         raise OcgenError(f"--steps {steps} is more than the {MAX_STEPS} steps a solve can handle")
+    check_memory(tableau, problem, int(steps), backend)
 
 
 def step_sizes(module: ModuleType, steps: int, h=None) -> np.ndarray:
@@ -372,7 +376,7 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     sweeps fail at the initial controls (overflow, singular stage equations).
     """
     tableau, problem = load_tableau(tableau), load_problem(problem)
-    check_steps(steps)
+    check_steps(steps, tableau, problem)
     module, timings = generated_module(tableau, problem, controls)
     h = step_sizes(module, steps, h)
     shape = (steps, module.N_GROUPS, module.CONTROL_DIM)

@@ -159,7 +159,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     stops early (iteration limit, acceptable level, restoration failure, ...).
     """
     tableau, problem = load_tableau(tableau), load_problem(problem)
-    check_steps(steps)
+    check_steps(steps, tableau, problem, "casadi")
     if symbolic not in ("MX", "SX"):
         raise OcgenError(f"symbolic must be 'MX' or 'SX', found {symbolic!r}")
     steps = int(steps)

@@ -22,6 +22,7 @@ import tomli_w
 from .errors import InputError, OcgenError
 from .expr import parse_number
 from .files import read_data_file
+from .limits import MAX_STAGES, check_count
 from .text import check_text
 
 FLOAT_TOLERANCE = 1e-12
@@ -315,6 +316,7 @@ def _matrix(rows, source: str) -> list[list[sp.Expr]]:
     _expect(isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows),
             "a non-empty list of rows (list of lists)", rows, source, "A")
     s = len(rows)
+    check_count(s, MAX_STAGES, "stages", source=source, key="A")
     out = []
     for i, row in enumerate(rows):
         if len(row) != s:

@@ -35,6 +35,7 @@ import sympy as sp
 from .derive import CONTROL_MODES, InternalSymbol, OutsideTheoryWarning, continuous_system, \
     control_groups, outside_theory_reason
 from .errors import OcgenError
+from .limits import check_memory
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
 
@@ -481,6 +482,7 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
     if not steps or any(n < 1 for n in steps) or len(set(steps)) != len(steps):
         raise OcgenError(f"--steps must be distinct positive integers, found {steps}")
     steps = sorted(steps)
+    check_memory(tableau, problem, steps[-1], backend)
     solve_fn = _solver(backend)
     reason = outside_theory_reason(tableau, controls)
     theory = reason is None
