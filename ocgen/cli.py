@@ -379,14 +379,17 @@ def cmd_demo(args) -> int:
 
 # -- entry point -----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
-    """argparse, whose usage errors are also JSON on stdout when ``--json`` was given."""
+    """argparse, whose usage errors are one ``ocgen: error:`` line (and JSON on stdout when
+    ``--json`` was given)."""
 
     json_errors = False  # set by main() from the command line
 
     def error(self, message):
+        """One line, like every other error: ``ocgen: error: ocgen solve: …; see --help``."""
+        message = f"{self.prog}: {message}"
         if self.json_errors:
             _print_json({"error": {"message": message, "file": None, "key": None}})
-        super().error(message)
+        self.exit(EXIT_USER_ERROR, f"ocgen: error: {message}; see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

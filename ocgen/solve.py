@@ -146,18 +146,12 @@ def _safe_weights(module: ModuleType) -> np.ndarray:
     return np.where(w > 0, w, 1.0 / module.STAGES)
 
 
-MAX_STEPS = 10**6
-"""More steps than any solve finishes in reasonable time (each step is a loop iteration)."""
-
-
 def check_steps(steps, tableau: ButcherTableau, problem: OptimalControlProblem,
                 backend: str = "numpy") -> None:
-    """The number of steps N must be an integer 1 <= N <= MAX_STEPS (not a bool, not a float),
-    and the solve's arrays must fit in memory (:func:`ocgen.limits.check_memory`)."""
+    """The number of steps N must be a positive integer (not a bool, not a float), and the
+    solve's arrays must fit in memory (:func:`ocgen.limits.check_memory`)."""
     if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
         raise OcgenError(f"--steps must be a positive integer, found {steps!r}")
-    if steps > MAX_STEPS:
-        raise OcgenError(f"--steps {steps} is more than the {MAX_STEPS} steps a solve can handle")
     check_memory(tableau, problem, int(steps), backend)
 
 

@@ -482,8 +482,8 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
     if not steps or any(n < 1 for n in steps) or len(set(steps)) != len(steps):
         raise OcgenError(f"--steps must be distinct positive integers, found {steps}")
     steps = sorted(steps)
-    check_memory(tableau, problem, steps[-1], backend)
     solve_fn = _solver(backend)
+    check_memory(tableau, problem, steps[-1], backend)
     reason = outside_theory_reason(tableau, controls)
     theory = reason is None
     predicted, prediction = _predicted(tableau, controls)

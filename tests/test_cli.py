@@ -120,5 +120,7 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["order"])  # argparse: TABLEAU is required
     assert exc.value.code == 2
-    assert "ocgen order: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == ("ocgen: error: ocgen order: the following arguments are required: TABLEAU; "
+                   "see `ocgen order --help`\n")
     assert main([]) == 2

@@ -23,7 +23,9 @@ def no_derivation(monkeypatch):
     """Fail the test if a solve gets as far as deriving its module."""
     def refuse(*args, **kwargs):
         raise AssertionError("derivation started before the input was refused")
+    import ocgen.solve_casadi  # imported before patching, so it keeps the real function
     monkeypatch.setattr(ocgen.solve, "generated_module", refuse)
+    monkeypatch.setattr(ocgen.solve_casadi, "generated_module", refuse)
 
 
 def refused(capsys, *argv) -> str:
