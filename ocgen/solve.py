@@ -305,30 +305,41 @@ def smallest_curvature(gradient, z: np.ndarray, g0: np.ndarray,
     """(λ_min, ‖∇²J‖ estimate) of the Hessian of J restricted to the entries ``free`` of z.
 
     Hessian-vector products by forward differences of the exact gradient (g0 = ∇J(z)),
-    ∇²J v ≈ (∇J(z + εv) − g0)/ε with ε = √ε_mach (1 + ‖z‖∞); λ_min from the Lanczos iteration
-    (ARPACK's eigsh, smallest algebraic eigenvalue, to 10 %: only its sign matters) or, for
-    few free entries, from the formed matrix. The scale is the largest ‖∇²J v‖/‖v‖ met, a lower
-    bound on ‖∇²J‖.
+    ∇²J v ≈ (∇J(z + εv) − g0)/ε with ε = √ε_mach (1 + ‖z‖∞), handed to
+    :func:`smallest_eigenvalue`.
     """
     step = np.sqrt(np.finfo(float).eps) * (1.0 + np.max(np.abs(z)))
-    gains = []
 
     def product(v):
-        v = np.ravel(v)
         dz = np.zeros_like(z)
         dz[free] = v
-        hv = (gradient(z + step * dz)[free] - g0[free]) / step
+        return (gradient(z + step * dz)[free] - g0[free]) / step
+
+    return smallest_eigenvalue(product, int(np.count_nonzero(free)))
+
+
+def smallest_eigenvalue(product, n: int) -> tuple[float, float]:
+    """(λ_min, scale) of the symmetric n×n operator v ↦ ``product(v)``.
+
+    λ_min from the Lanczos iteration (ARPACK's eigsh, smallest algebraic eigenvalue, to 10 %:
+    only its sign matters) or, for few entries, from the formed matrix. The scale is the
+    largest ‖Hv‖/‖v‖ met, a lower bound on ‖H‖.
+    """
+    gains = []
+
+    def measured(v):
+        v = np.ravel(v)
+        hv = product(v)
         gains.append(np.linalg.norm(hv) / np.linalg.norm(v))
         return hv
 
-    n = int(np.count_nonzero(free))
     if n == 0:
         return np.inf, 0.0
     if n <= LANCZOS_VECTORS:
-        H = np.column_stack([product(e) for e in np.eye(n)])
+        H = np.column_stack([measured(e) for e in np.eye(n)])
         eigenvalues = eigvalsh((H + H.T) / 2)
         return float(eigenvalues[0]), float(np.max(np.abs(eigenvalues)))
-    operator = LinearOperator((n, n), matvec=product, dtype=float)
+    operator = LinearOperator((n, n), matvec=measured, dtype=float)
     start = np.random.default_rng(0).standard_normal(n)
     try:
         smallest = eigsh(operator, k=1, which="SA", v0=start, tol=0.1, ncv=LANCZOS_VECTORS,
@@ -338,6 +349,15 @@ def smallest_curvature(gradient, z: np.ndarray, g0: np.ndarray,
     except ArpackError:  # no Krylov space to search, e.g. ∇²J v₀ = 0: nothing negative found
         smallest = np.inf
     return float(smallest), float(max(gains))
+
+
+def negative_curvature(smallest: float, size: float) -> str | None:
+    """The reason a stationary point is not a minimum, when λ_min < −CURVATURE_TOLERANCE·‖H‖."""
+    if smallest < -CURVATURE_TOLERANCE * size:
+        return (f"stationary point is not a minimum: negative curvature (smallest eigenvalue "
+                f"{smallest:.3g} of the reduced Hessian over the free controls, largest seen "
+                f"{size:.3g}): J_h decreases from here, perhaps without bound")
+    return None
 
 
 def _verdict(objective: float, start: float, residual: float, tolerance: float,
@@ -350,13 +370,8 @@ def _verdict(objective: float, start: float, residual: float, tolerance: float,
                        "minimum")
     if residual > tolerance:
         return False, None
-    smallest, size = curvature()
-    if smallest < -CURVATURE_TOLERANCE * size:
-        return False, (f"stationary point is not a minimum: negative curvature (smallest "
-                       f"eigenvalue {smallest:.3g} of the reduced Hessian in the scaled free "
-                       f"controls, largest seen {size:.3g}): J_h decreases from here, perhaps "
-                       "without bound")
-    return True, None
+    reason = negative_curvature(*curvature())
+    return reason is None, reason
 
 
 def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,

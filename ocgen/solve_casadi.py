@@ -31,7 +31,7 @@ import numpy as np
 from .errors import OcgenError, SolveError
 from .problem import load_problem
 from .solve import (Solution, active_bounds, bound_entries, check_steps, generated_module,
-                    kkt_residual, step_sizes)
+                    kkt_residual, negative_curvature, smallest_eigenvalue, step_sizes)
 from .tableau import load_tableau
 
 #: IPOPT statuses with no usable iterate: solve_casadi raises :class:`IpoptError`.
@@ -233,6 +233,16 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     timings["costates"] = time.perf_counter() - start
     converged = status == "Solve_Succeeded"
     message = status if converged else f"{status}: {IPOPT_NOT_CONVERGED.get(status, 'not solved')}"
+    # second-order condition over the free controls; with active state bounds the reduced
+    # problem is smaller than the control space, so it is left to IPOPT there
+    if converged and not (state_bounds is not None and active["states"]["entries"]):
+        checked = time.perf_counter()
+        free = ~(at_lower | at_upper).ravel()
+        reason = negative_curvature(*reduced_curvature(module, steps, symbolic, x, lam_g, h,
+                                                        free))
+        timings["second_order"] = time.perf_counter() - checked
+        if reason:
+            converged, message = False, f"{reason} ({status})"
     return CasadiSolution(
         tableau=tableau, problem=problem, controls_mode=controls, backend="casadi",
         objective=objective, t=module.time_grid(h), h=h, states=y, costates=co["p"],
@@ -244,3 +254,48 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
                "constraint_violation": violation,
                "multiplier_residual": float(co["multiplier_residual"])},
         stage_multipliers=co["stage_multipliers"], nlp_x=x, nlp_lam_x=lam_x, nlp_lam_g=lam_g)
+
+
+def reduced_curvature(module: ModuleType, steps: int, symbolic: str, x: np.ndarray,
+                      lam_g: np.ndarray, h: np.ndarray, free: np.ndarray) -> tuple[float, float]:
+    """(λ_min, scale) of the reduced Hessian Zᵀ ∇²ₓₓℒ Z over the free controls at (x, lam_g),
+    with ℒ = J_h + lam_gᵀg the NLP's Lagrangian.
+
+    x = (θ, s) with s the stage values and states; the constraints g(θ, s) = 0 make s a function
+    of θ, so Z = [I; −J_s⁻¹ J_θ] spans the null space of the constraint Jacobian J = [J_θ J_s]
+    and Zᵀ ∇²ₓₓℒ Z is the Hessian of J_h(θ). Products v ↦ Zᵀ ∇²ₓₓℒ Z v use one sparse LU of
+    J_s and go to :func:`ocgen.solve.smallest_eigenvalue`. A singular J_s (stage equations
+    without a unique solution) gives (inf, 0): no verdict.
+    """
+    import casadi
+    from scipy.sparse.linalg import splu
+
+    nlp = module.transcription(steps, symbolic)
+    lam = type(nlp["x"]).sym("lam_g", nlp["g"].shape[0])
+    lagrangian = nlp["f"] + casadi.dot(lam, nlp["g"])
+    second_order = casadi.Function("second_order", [nlp["x"], nlp["p"], lam],
+                                   [casadi.hessian(lagrangian, nlp["x"])[0],
+                                    casadi.jacobian(nlp["g"], nlp["x"])])
+    H, J = (_scipy_sparse(m) for m in second_order(x, module.parameters(h), lam_g))
+    n = module.sizes(steps)["theta"]
+    J_theta, J_s = J[:, :n], J[:, n:].tocsc()
+    try:
+        lu = splu(J_s)
+    except RuntimeError:  # exactly singular
+        return np.inf, 0.0
+
+    def product(v):
+        v_theta = np.zeros(n)
+        v_theta[free] = v
+        moved = H @ np.concatenate([v_theta, -lu.solve(J_theta @ v_theta)])
+        reduced = moved[:n] - J_theta.T @ lu.solve(moved[n:], trans="T")
+        return reduced[free]
+
+    return smallest_eigenvalue(product, int(np.count_nonzero(free)))
+
+
+def _scipy_sparse(matrix):
+    """A casadi.DM as a scipy.sparse CSC matrix (same nonzero pattern)."""
+    from scipy.sparse import csc_matrix
+    colind, row = matrix.sparsity().get_ccs()
+    return csc_matrix((np.array(matrix.nonzeros()), row, colind), shape=matrix.shape)

@@ -259,6 +259,53 @@ def test_saddle_reached_by_symmetry_is_not_converged(tmp_path, capsys):
     assert "in 0 iterations" not in out
 
 
+def test_casadi_stationary_maximum_is_not_converged(tmp_path, capsys):
+    """IPOPT stops at once at u = 0, a maximum of J = -Σ h b u² (y' = u does not enter J)."""
+    pytest.importorskip("casadi")
+    path = problem_file(tmp_path, dynamics='["u"]', running_cost='"-u**2"')
+    code, out, _ = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 5,
+                       "--backend", "casadi", "--json")
+    data = strict_json(out)
+    assert code == 1 and not data["converged"]
+    assert data["message"].startswith("stationary point is not a minimum")
+
+
+def casadi_curvature(tableau, path, steps):
+    """reduced_curvature at the CasADi solution, over all controls (none is at a bound)."""
+    from ocgen.solve_casadi import reduced_curvature, solve_casadi
+    solution = solve_casadi(tableau, path, steps)
+    module = generated_module(tableau, path, backend="casadi")[0]
+    return reduced_curvature(module, steps, "MX", solution.nlp_x, solution.nlp_lam_g,
+                             solution.h, np.ones(solution.controls.size, dtype=bool))
+
+
+def test_casadi_reduced_hessian_of_a_maximum_is_exact(tmp_path):
+    """One RK4 step of y' = u with L = -u²: J = -Σ_i b_i u_i², so ∇²J = diag(-2 b_i) and
+    λ_min = -2 max b_i = -2/3, formed exactly (4 controls)."""
+    pytest.importorskip("casadi")
+    path = problem_file(tmp_path, dynamics='["u"]', running_cost='"-u**2"')
+    smallest, size = casadi_curvature("rk4", path, 1)
+    assert smallest == pytest.approx(-2 / 3, rel=1e-12) and size == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("tableau", ["rk4", "gauss2"])
+def test_casadi_reduced_hessian_matches_numpy_differences(tableau):
+    """The reduced Hessian Zᵀ∇²ℒZ of the CasADi NLP equals the Hessian of J_h(θ) from
+    differences of the NumPy backend's exact gradient (lq is quadratic: differences are exact
+    up to rounding)."""
+    pytest.importorskip("casadi")
+    steps = 1 if tableau == "rk4" else 2  # 4 controls: the matrix is formed, not Lanczos'd
+    module = generated_module(tableau, "lq")[0]
+    theta = np.zeros((steps, module.N_GROUPS, module.CONTROL_DIM))
+    h = module.uniform_steps(steps)
+    n, step = theta.size, 1e-3
+    gradient = lambda t: module.objective_and_gradient(t.reshape(theta.shape), h)[1].ravel()  # noqa: E731
+    H = np.column_stack([(gradient(step * e) - gradient(-step * e)) / (2 * step)
+                         for e in np.eye(n)])
+    smallest, _ = casadi_curvature(tableau, "lq", steps)
+    assert smallest == pytest.approx(np.linalg.eigvalsh((H + H.T) / 2)[0], rel=1e-9)
+
+
 # -- the checks stay quiet where the minimum is known ------------------------------------------
 def curvature_at(solution, module):
     """smallest_curvature at a solution, in the solver's scaled controls z = √(h w) θ."""
