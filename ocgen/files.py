@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -76,7 +77,10 @@ def _reject_non_finite(data, source: str) -> None:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text, reading no more than MAX_FILE_BYTES (a path may name /dev/zero)."""
+    """The file's text, reading no more than MAX_FILE_BYTES from a regular file (not a device
+    such as /dev/zero, nor a FIFO that would block)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise InputError("not a regular file", source=str(path))
     with path.open("rb") as file:
         raw = file.read(limits.MAX_FILE_BYTES + 1)
     if len(raw) > limits.MAX_FILE_BYTES:

@@ -2,6 +2,7 @@
 through the command line, with one located line and exit status 2; input at the limits works."""
 
 import json
+import os
 
 import pytest
 import tomli_w
@@ -59,7 +60,21 @@ def test_symlink_to_dev_zero_is_refused_by_size(capsys, tmp_path, no_derivation)
     link = tmp_path / "zero.toml"
     link.symlink_to("/dev/zero")
     err = solve_problem(capsys, link)
-    assert f"{link}: file larger than the limit of {limits.MAX_FILE_BYTES} bytes" in err
+    assert f"{link}: not a regular file" in err
+
+
+def test_fifo_is_refused_without_blocking(capsys, tmp_path, no_derivation):
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    assert f"{fifo}: not a regular file" in solve_problem(capsys, fifo)
+
+
+def test_file_larger_than_the_limit(capsys, tmp_path, no_derivation):
+    path = write_problem(tmp_path)
+    with path.open("a", encoding="utf-8") as file:
+        file.write("# " + "x" * limits.MAX_FILE_BYTES + "\n")
+    err = solve_problem(capsys, path)
+    assert f"{path}: file larger than the limit of {limits.MAX_FILE_BYTES} bytes" in err
 
 
 def test_50_mb_citation_is_refused_by_file_size(capsys, tmp_path, no_derivation):
