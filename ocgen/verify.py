@@ -690,6 +690,10 @@ def format_verification(v: Verification) -> str:
     if any(g is not None for g in gaps):
         lines.append(f"{v.backend} costates vs the NumPy multiplier form at its controls: max "
                      f"{max(g for g in gaps if g is not None):.1e}")
+    failed = [run for run in v.solver if not run["converged"]]
+    if failed:
+        lines.append(f"NOT converged at N = {', '.join(str(run['steps']) for run in failed)}: "
+                     f"{failed[0]['message']}")
     lines.append("")
     if not v.theory_applies:
         lines.append("OUTSIDE THE THEORY — no orders fitted.")

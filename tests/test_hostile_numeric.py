@@ -384,3 +384,12 @@ def test_kkt_residual_keeps_its_precision_at_large_controls(module_for):
     h = np.full(2, 0.5)
     gradient = h[:, None, None] * _safe_weights(module)[None, :, None] * np.ones(theta.shape)
     assert kkt_residual(module, theta, gradient, h) == 1.0
+
+
+def test_verify_says_which_solves_did_not_converge(capsys):
+    """DOPRI5's negative weight makes lq with stage controls unbounded below (MATH.md 3.3):
+    the study's table must not read as if its solves had succeeded."""
+    code, out, _ = run(capsys, "verify", "--tableau", "dopri5", "--problem", "lq", "--steps",
+                       "10,20")
+    assert code == 0  # outside the theory is no failed verdict
+    assert "NOT converged at N = 10, 20: objective unbounded below" in out
