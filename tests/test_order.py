@@ -171,10 +171,11 @@ def test_certificate_schema():
     assert cert["partner"]["c"] == cert["c_tilde"] == ["-1", "0", "1"]  # c̃ = 1 − d/b
     failed = cert["failed_conditions"]
     assert {f["kind"] for f in failed} == {"classical", "control"}
-    assert {"kind", "order", "tree", "formula", "value", "expected", "residual"} == set(failed[0])
+    assert {"kind", "order", "tree", "formula", "value", "expected", "residual",
+            "note"} == set(failed[0])
     control = [f for f in failed if f["kind"] == "control"]
     assert control == [{"kind": "control", "order": 3, "tree": "[τ̃²]", "formula": "Σ d_j²/b_j",
-                        "value": "5/6", "expected": "1/3", "residual": "1/2"}]
+                        "value": "5/6", "expected": "1/3", "residual": "1/2", "note": None}]
 
 
 def test_certificate_of_rk4_partner():
