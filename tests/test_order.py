@@ -96,7 +96,7 @@ def test_float_tableau_uses_its_tolerance():
                                         for row in RK4.A.tolist()],
                        [sp.Float(float(x), 17) for x in RK4.b])
     result = classical_order(rk4_float)
-    assert result.order == 4 and result.tolerance == pytest.approx(1e-12)
+    assert result.order == 4 and result.tolerance == 1e-15  # 17 digits: τ = 10^(2−17)
     assert control_order(rk4_float).order == 4
 
 
