@@ -5,8 +5,9 @@
   case, and a candidate zero is confirmed by its minimal polynomial over Q being x.
 * A **rounded** entry is a decimal (or a float) the user wrote: a ``sympy.Float`` that carries
   the precision of the digits given, at least 15 significant digits (SymPy's own rule for
-  ``Float("…")``, and what a double holds). A tableau with d-digit rounded entries is judged
-  with the tolerance τ = 10^(2−d): twenty times the rounding error ½·10^(1−d) of one entry.
+  ``Float("…")``, and what a double holds). A tableau whose longest rounded entries have d
+  digits (shorter ones, such as 0.5, are taken as exact to as many digits) is judged with the
+  tolerance τ = 10^(2−d): twenty times the rounding error ½·10^(1−d) of one entry.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def is_zero(value, tolerance: float = 0.0) -> bool:
 
 # -- rounded entries ---------------------------------------------------------------------------
 def digits(*values) -> int:
-    """Significant decimal digits of rounded values (numbers or matrices): the least
-    precision of their Floats."""
-    return min((prec_to_dps(f._prec) for v in values for f in as_number(v).atoms(sp.Float)),
+    """Significant decimal digits of rounded values (numbers or matrices): the most digits
+    given in any of their Floats."""
+    return max((prec_to_dps(f._prec) for v in values for f in as_number(v).atoms(sp.Float)),
                default=MIN_DIGITS)
 
 

@@ -95,7 +95,7 @@ class ButcherTableau:
 
     @cached_property
     def digits(self) -> int | None:
-        """Significant digits of the rounded entries (the least precise), None when exact."""
+        """Significant digits of the rounded entries (the most given), None when exact."""
         return None if self.is_exact else rounded_digits(self.A, self.b)
 
     @property
