@@ -88,8 +88,9 @@ class OrderResult:
     ``order`` is the largest p with all conditions of order ≤ p satisfied, checked up to
     ``max_order``; when all of them hold, ``order == max_order`` and ``at_least`` is True (the
     true order may be higher). ``failed`` lists the failing conditions of order ``order + 1``.
-    ``tolerance`` is 0 for exact verdicts, else τ of the rounded entries (module docstring). For the optimal-control order ``order`` is None when
-    it is undefined, and ``reason`` says why.
+    ``tolerance`` is 0 for exact verdicts, else τ of the rounded entries (module docstring).
+    For the optimal-control order ``order`` is None when it is undefined, and ``reason`` says
+    why.
     """
 
     kind: str  # "classical" | "control"
