@@ -81,7 +81,22 @@ def _add_tableau(sub) -> None:
     fmt.add_argument("--latex", action="store_true", help="print a LaTeX array")
     fmt.add_argument("--json", action="store_true",
                      help="print the tableau as JSON (loadable again as a tableau file)")
+    _exact_decimals_argument(show)
     show.set_defaults(func=cmd_tableau_show)
+
+
+def _exact_decimals_argument(p) -> None:
+    p.add_argument("--exact-decimals", action="store_true",
+                   help="read decimals and floats in tableau files as the exact rationals they "
+                        "spell (0.1 = 1/10) instead of rounded numbers judged with a tolerance")
+
+
+def _progress(items, what: str):
+    """``items`` with a progress bar on stderr when it is a terminal (and there are several)."""
+    from tqdm import tqdm
+    items = list(items)
+    return tqdm(items, desc=what, file=sys.stderr, leave=False,
+                disable=len(items) < 2 or not sys.stderr.isatty())
 
 
 def cmd_tableau_list(args) -> int:
@@ -106,7 +121,7 @@ def cmd_tableau_list(args) -> int:
 def cmd_tableau_show(args) -> int:
     from .order import format_tableau
     from .tableau import load_tableau
-    t = load_tableau(args.tableau)
+    t = load_tableau(args.tableau, exact_decimals=args.exact_decimals)
     if args.json:
         print(t.to_json())
     elif args.latex:
@@ -122,6 +137,9 @@ def cmd_tableau_show(args) -> int:
             if value is not None]
         if recorded:
             print(f"literature: {', '.join(recorded)}")
+        if not t.is_exact:
+            print(f"rounded entries ({t.digits} digits): verdicts use the tolerance "
+                  f"{t.tolerance:g}")
         print(format_tableau(t))
     return 0
 
@@ -142,19 +160,22 @@ def _add_order(sub) -> None:
                    help="check optimal-control conditions up to order Q (default 6)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per tableau (a list when several are given)")
+    _exact_decimals_argument(p)
     p.set_defaults(func=cmd_order)
 
 
 def cmd_order(args) -> int:
     from .order import certificate, format_certificate
     from .tableau import load_tableau
-    tableaux = [load_tableau(spec) for spec in args.tableaux]  # all input errors first
+    tableaux = [load_tableau(spec, exact_decimals=args.exact_decimals)
+                for spec in _progress(args.tableaux, "loading")]  # all input errors first
+    report = certificate if args.json else format_certificate
+    results = [report(t, args.max_order, args.max_control_order)
+               for t in _progress(tableaux, "certifying")]
     if args.json:
-        certs = [certificate(t, args.max_order, args.max_control_order) for t in tableaux]
-        _print_json(certs[0] if len(certs) == 1 else certs)
+        _print_json(results[0] if len(results) == 1 else results)
     else:
-        print("\n\n".join(format_certificate(t, args.max_order, args.max_control_order)
-                          for t in tableaux))
+        print("\n\n".join(results))
     return 0
 
 
@@ -179,6 +200,7 @@ def _problem_arguments(p, steps: bool = False) -> None:
                    help="control parametrisation (default: stage)")
     p.add_argument("--backend", choices=("numpy", "casadi"), default="numpy",
                    help="numpy (L-BFGS-B on the generated gradient) or casadi (IPOPT)")
+    _exact_decimals_argument(p)
     if steps:
         p.add_argument("--steps", type=positive_int, required=True, metavar="N",
                        help="number of steps")
@@ -210,7 +232,8 @@ def _inputs(args):
     from .derive import OutsideTheoryWarning, outside_theory_reason
     from .problem import load_problem
     from .tableau import load_tableau
-    tableau, problem = load_tableau(args.tableau), load_problem(args.problem)
+    tableau = load_tableau(args.tableau, exact_decimals=args.exact_decimals)
+    problem = load_problem(args.problem)
     reason = outside_theory_reason(tableau, args.controls)
     if reason:
         print(f"ocgen: warning: {reason}", file=sys.stderr)
@@ -324,7 +347,7 @@ def cmd_verify(args) -> int:
     steps = _steps(args.steps)
     tableau, problem = _inputs(args)
     result = verify(tableau, problem, steps, controls=args.controls,
-                    backend=args.backend)
+                    backend=args.backend, progress=lambda ns: _progress(ns, "solving"))
     if args.plot:
         plot_verification(result, args.plot)
     if args.json:

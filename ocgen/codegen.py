@@ -168,10 +168,21 @@ def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def template_dir() -> Path:
+    """The Jinja2 templates: ocgen/templates in a wheel, templates/ beside ocgen/ in a source
+    tree (an editable install or a checkout on the path)."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "templates", here.parent / "templates"):
+        if (folder / "numpy" / "module.py.j2").is_file():
+            return folder
+    raise OcgenError(f"the code templates are missing (looked in {here / 'templates'} and "
+                     f"{here.parent / 'templates'}); reinstall ocgen")
+
+
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("ocgen", "templates"), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader(template_dir()), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 

@@ -4,9 +4,15 @@ The text is parsed by Python's ``ast`` (which only parses) and the tree is walke
 node; anything outside the grammar below is rejected with its column:
 
     expr   := number | name | expr (+ - * / **) expr | (+|-) expr | func(expr) | (expr)
-    number := integer | decimal (exact: "0.1" is 1/10) | scientific ("1e-3" is 1/1000)
+    number := integer | decimal ("0.1") | scientific ("1e-3")
     name   := a declared symbol or a constant (pi, E)
     func   := one of the allowed functions of the context
+
+In problems a decimal is exact ("0.1" is 1/10). A tableau entry (:func:`parse_number`) must
+be an algebraic number, so that verdicts on it are exact: rationals, rational powers of them
+(root degree ≤ MAX_ROOT_DEGREE), sqrt, cbrt, and sin/cos/tan of rational multiples of π
+(denominator ≤ MAX_PI_DENOMINATOR); π appears only inside sin/cos/tan. A decimal or a float
+in an entry makes it a *rounded* number (:mod:`ocgen.numbers`), unless ``exact_decimals``.
 
 This replaces ``sympify``/``eval``, which would execute arbitrary code from a file.
 """
@@ -23,8 +29,13 @@ import sympy as sp
 
 from .errors import InputError
 from .limits import check_expression
+from .numbers import rounded
 
-TABLEAU_FUNCTIONS: Mapping[str, object] = {"sqrt": sp.sqrt}
+TRIGONOMETRIC = ("sin", "cos", "tan")
+TABLEAU_FUNCTIONS: Mapping[str, object] = {
+    "sqrt": sp.sqrt, "cbrt": lambda x: sp.real_root(x, 3), "sin": sp.sin, "cos": sp.cos,
+    "tan": sp.tan,
+}
 PROBLEM_FUNCTIONS: Mapping[str, object] = {
     "sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos,
     "tan": sp.tan, "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh,
@@ -39,6 +50,10 @@ MAX_DIGITS = 4000
 """Most decimal digits of an exact intermediate number (and of a literal's ``e`` exponent)."""
 MAX_ROOT_DIGITS = 100
 """Most digits of a number under a root or inside a function (SymPy factors them: slow)."""
+MAX_ROOT_DEGREE = 6
+"""Largest q of a power x**(p/q) in a tableau entry (the number field grows with q)."""
+MAX_PI_DENOMINATOR = 24
+"""Largest q of sin/cos/tan(p/q·π) in a tableau entry (cos(π/q) has degree about φ(2q)/2)."""
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -48,12 +63,17 @@ _BINARY = {
 }
 
 
-def parse_number(value: object, *, key: str | None = None) -> sp.Expr:
-    """A TOML/JSON scalar as an exact SymPy number (floats stay floats)."""
-    number = parse_expression(value, functions=TABLEAU_FUNCTIONS, key=key)
+def parse_number(value: object, *, key: str | None = None,
+                 exact_decimals: bool = False) -> sp.Expr:
+    """A TOML/JSON scalar as a tableau entry: an exact algebraic number, or a rounded Float
+    when a decimal or a float is in it (exact rationals with ``exact_decimals``)."""
+    if isinstance(value, float) and math.isfinite(value):
+        value = repr(value)  # the shortest decimal of the double: the digits given
+    number = _parse(value, None, TABLEAU_FUNCTIONS, key, algebraic=True,
+                    rounded_decimals=not exact_decimals)
     if number.is_real is not True:
         raise InputError(f"expected a real number, found {number}", key=key)
-    return number
+    return rounded(number)
 
 
 def parse_expression(
@@ -67,6 +87,11 @@ def parse_expression(
 
     Raises InputError (with ``key``) for anything outside the whitelisted grammar.
     """
+    return _parse(value, symbols, functions, key)
+
+
+def _parse(value, symbols, functions, key, *, algebraic: bool = False,
+           rounded_decimals: bool = False) -> sp.Expr:
     if isinstance(value, bool):
         raise InputError(f"expected a number or an expression string, found {value!r}", key=key)
     if isinstance(value, int):
@@ -97,7 +122,8 @@ def parse_expression(
     if _depth(tree) > MAX_DEPTH:
         raise InputError(f"expression nested deeper than {MAX_DEPTH} levels in {text!r}",
                          key=key)
-    expr = _Builder(text, dict(symbols or {}), functions, key).build(tree.body)
+    expr = _Builder(text, dict(symbols or {}), functions, key, algebraic,
+                    rounded_decimals).build(tree.body)
     check_expression(expr, key=key)  # symbols may stand for whole parameter expressions
     return real_constants(expr, text, key=key)
 
@@ -163,8 +189,10 @@ _NOT_FINITE = (sp.nan, sp.zoo, sp.oo, -sp.oo)
 
 
 class _Builder:
-    def __init__(self, text, symbols, functions, key):
+    def __init__(self, text, symbols, functions, key, algebraic=False, rounded_decimals=False):
         self.text, self.symbols, self.functions, self.key = text, symbols, functions, key
+        self.algebraic, self.rounded_decimals = algebraic, rounded_decimals
+        self.angle = 0  # > 0 inside the argument of sin/cos/tan
 
     def fail(self, node: ast.AST, what: str) -> InputError:
         col = getattr(node, "col_offset", 0) + 1
@@ -187,6 +215,8 @@ class _Builder:
             base, exponent = self.build(node.left), self.build(node.right)
             if exponent.is_number and abs(exponent) > MAX_EXPONENT:
                 raise self.fail(node, f"exponent larger than {MAX_EXPONENT}")
+            if self.algebraic and not (base.has(sp.Float) or exponent.has(sp.Float)):
+                self.check_exponent(node, exponent)
             if base == 0 and exponent.is_number and exponent.is_negative:
                 raise self.fail(node, "division by zero")
             if (base.is_Rational and exponent.is_number
@@ -217,12 +247,18 @@ class _Builder:
         _, _, exponent = literal.replace("_", "").lower().partition("e")
         if exponent and abs(int(exponent)) > MAX_DIGITS:
             raise self.fail(node, f"decimal exponent larger than {MAX_DIGITS}")
+        if self.rounded_decimals:  # a rounded number, with the precision of its digits
+            return sp.Float(literal.replace("_", ""))
         return sp.Rational(literal.replace("_", ""))  # the decimal the user wrote, exactly
 
     def name(self, node: ast.Name) -> sp.Expr:
         if node.id in self.symbols:
             return self.symbols[node.id]
         if node.id in CONSTANTS:
+            if self.algebraic and not self.angle:
+                raise self.fail(node, f"{node.id} is allowed in a tableau entry only inside "
+                                      f"{', '.join(TRIGONOMETRIC)} (an entry must be an "
+                                      "algebraic number for exact verdicts)")
             return CONSTANTS[node.id]
         known = sorted(self.symbols) + sorted(CONSTANTS)
         raise self.fail(node, f"unknown name {node.id!r} (known: {', '.join(known)})")
@@ -235,10 +271,38 @@ class _Builder:
             raise self.fail(node, f"unknown function {shown!r} (allowed: {allowed})")
         if node.keywords or len(node.args) != 1:
             raise self.fail(node, f"{name}() takes exactly one argument")
-        argument = self.build(node.args[0])
+        self.angle += name in TRIGONOMETRIC
+        try:
+            argument = self.build(node.args[0])
+        finally:
+            self.angle -= name in TRIGONOMETRIC
+        if self.algebraic and name in TRIGONOMETRIC and not argument.has(sp.Float):
+            self.check_angle(node, name, argument)
         if _largest_digits(argument) > MAX_ROOT_DIGITS:
             raise self.fail(node, f"{name}() of a number with more than {MAX_ROOT_DIGITS} digits")
         value = self.functions[name](argument)
         if value.has(*_NOT_FINITE):
             raise self.fail(node, f"{name}() is not finite here ({value})")
         return value
+
+    def check_exponent(self, node: ast.AST, exponent: sp.Expr) -> None:
+        """An exact tableau entry: a rational exponent with a small root degree."""
+        if not exponent.is_Rational:
+            raise self.fail(node, f"exponent {exponent} is not a rational number (an exact "
+                                  "entry must be an algebraic number)")
+        if exponent.q > MAX_ROOT_DEGREE:
+            raise self.fail(node, f"root of degree {exponent.q} in exponent {exponent} (at "
+                                  f"most {MAX_ROOT_DEGREE} in a tableau entry)")
+
+    def check_angle(self, node: ast.AST, name: str, argument: sp.Expr) -> None:
+        """An exact tableau entry: sin/cos/tan of r·π with r rational and a small denominator."""
+        ratio = argument / sp.pi
+        if not ratio.is_Rational:
+            raise self.fail(node, f"{name}({argument}) in an exact entry: the argument must be "
+                                  f"a rational multiple of pi such as pi/18 ({name} of any other "
+                                  "number is transcendental, so no exact verdict is possible; "
+                                  "write the value as a decimal to have it judged rounded)")
+        if ratio.q > MAX_PI_DENOMINATOR:
+            raise self.fail(node, f"{name}({argument}): denominator {ratio.q} of the multiple of "
+                                  f"pi is above {MAX_PI_DENOMINATOR} (the exact value would need "
+                                  "a number field too large for exact verdicts)")

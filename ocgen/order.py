@@ -11,10 +11,15 @@
   above order 4 the failing trees are printed. The optimal-control order is undefined
   (``None``, with a reason) when some b_i = 0 or b_i < 0 (MATH.md 3.3).
 
-Verdicts are exact for rational and algebraic (surd) tableaux: the entries are brought into
-one number field Q(θ) once (``sympy.polys.constructor.construct_domain``), scaled to algebraic
-integers Z[θ'] with a common denominator, and every condition is an identity between
-integers. Only tableaux given in floating point are judged with their tolerance.
+Verdicts are exact for algebraic tableaux (rationals, surds, cos(π/18), …): the entries are
+brought into one number field Q(θ) once (``sympy.polys.constructor.construct_domain``),
+scaled to algebraic integers Z[θ'] with a common denominator, and every condition is an
+identity between integers. Rounded entries (decimals, floats; :mod:`ocgen.numbers`) enter as
+the exact rationals of their decimals, and a condition of a tree t then holds when its exact
+residual is within τ·|t|·W̄(t): W̄(t) is Σ b_i Φ_i(t) with every entry replaced by its absolute
+value (for Ã: |b_j| + |b_j a_ji / b_i|), and τ = 10^(2−d) for d-digit entries. A first-order
+bound on the effect of rounding every entry by ½·10^(1−d) relative is |t|·½·10^(1−d)·W̄(t)
+(three such factors per Ã edge), so the tolerance leaves a margin of 20 (about 7 for Ã).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import sympy as sp
 from sympy.polys.constructor import construct_domain
 
 from .errors import InputError
-from .tableau import ButcherTableau, as_number, canonical_entry, is_zero, load_tableau
+from .numbers import exact_decimal, exact_text, is_zero, rounding_note, show
+from .tableau import ButcherTableau, canonical_entry, load_tableau
 from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTree,
                     bicoloured_trees, rooted_trees, symplectic_classes)
 
@@ -59,14 +65,20 @@ class Condition:
     value: sp.Expr
     expected: sp.Expr
     residual: sp.Expr
+    note: str | None = None  # "the coefficients look rounded to 15 digits"
 
     def __str__(self) -> str:
-        return f"{self.formula} = {_show(self.value)}, needs {_show(self.expected)}"
+        if self.note:
+            sign = "−" if self.residual < 0 else "+"
+            return (f"{self.formula} = {show(self.expected)} {sign} "
+                    f"{float(abs(self.residual)):.0e}: {self.note}")
+        return f"{self.formula} = {show(self.value)}, needs {show(self.expected)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "order": self.order, "tree": self.tree.bracket(),
-                "formula": self.formula, "value": _show(self.value),
-                "expected": _show(self.expected), "residual": _show(self.residual)}
+                "formula": self.formula, "value": exact_text(self.value),
+                "expected": exact_text(self.expected), "residual": exact_text(self.residual),
+                "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -76,8 +88,9 @@ class OrderResult:
     ``order`` is the largest p with all conditions of order ≤ p satisfied, checked up to
     ``max_order``; when all of them hold, ``order == max_order`` and ``at_least`` is True (the
     true order may be higher). ``failed`` lists the failing conditions of order ``order + 1``.
-    ``tolerance`` is 0 for exact verdicts. For the optimal-control order ``order`` is None when
-    it is undefined, and ``reason`` says why.
+    ``tolerance`` is 0 for exact verdicts, else τ of the rounded entries (module docstring).
+    For the optimal-control order ``order`` is None when it is undefined, and ``reason`` says
+    why.
     """
 
     kind: str  # "classical" | "control"
@@ -140,55 +153,59 @@ class _AlgInt:
 
 
 class _Method:
-    """A tableau prepared for checking: entries in one number system, the partner, a memo.
+    """A tableau prepared for checking: entries in one number field, the partner, a memo.
 
-    ``K`` holds the entries as field elements (sympy's QQ or QQ<θ>, Python floats, or SymPy
-    expressions as a last resort) for the few direct formulas (partner, Hager's conditions);
-    the tree engine runs on integers scaled by common denominators: with D the denominator of
-    both matrices and D_b that of b, the scaled weight W'(t) equals D_b·D^(|t|−1)·W(t).
+    ``K`` holds the entries as field elements (sympy's QQ or QQ<θ>) for the few direct
+    formulas (partner, Hager's conditions); the tree engine runs on integers scaled by common
+    denominators: with D the denominator of both matrices and D_b that of b, the scaled
+    weight W'(t) equals D_b·D^(|t|−1)·W(t). ``sizes`` gives W̄(t) (module docstring).
     """
 
     def __init__(self, tableau: ButcherTableau):
         self.tableau = tableau
         s = self.s = tableau.stages
         self.exact = tableau.is_exact
-        self.tolerance = 0.0 if self.exact else tableau.tolerance
-        partner = None if tableau.zero_weights else tableau.partner()
-        entries = list(tableau.A) + list(tableau.b) + (list(partner.A) if partner else [])
-        self.mode = "float"
-        if self.exact:
-            K, elems = construct_domain(entries, extension=True)
-            if K.is_ZZ:
-                K, elems = K.get_field(), [K.get_field().convert(x, K) for x in elems]
-            self.mode = ("rational" if K.is_QQ else
-                         "algebraic" if K.is_AlgebraicField else "symbolic")
-        if self.mode == "float":
-            elems = [float(x) for x in entries]
-            self.K = _FloatField()
-        elif self.mode == "symbolic":
-            elems = list(entries)
-            self.K = _SymbolicField(self.tolerance)
-        else:
-            self.K = _DomainField(K)
-        rows = [elems[i * s:(i + 1) * s] for i in range(len(elems) // s)]
-        self.A, self.b = rows[:s], rows[s]
-        self.partner = rows[s + 1:] if partner else None  # Ã of ButcherTableau.partner()
-        self.has_partner = partner is not None
+        self.tolerance = tableau.tolerance
+        entries = [exact_decimal(x) for x in list(tableau.A) + list(tableau.b)]
+        K, elems = construct_domain(entries, extension=True)
+        if K.is_ZZ:
+            K, elems = K.get_field(), [K.get_field().convert(x, K) for x in elems]
+        if not (K.is_QQ or K.is_AlgebraicField):
+            raise InputError(f"{tableau.name}: an order verdict needs algebraic or rounded "
+                             f"entries, found entries in {K}")
+        self.mode = "rational" if K.is_QQ else "algebraic"
+        self.K = _DomainField(K)
+        self.A = [elems[i * s:(i + 1) * s] for i in range(s)]
+        self.b = elems[s * s:]
+        self.has_partner = not tableau.zero_weights
+        A, b = self.A, self.b
+        # Ã of ButcherTableau.partner(), in K: ã_ij = b_j − b_j a_ji / b_i
+        self.partner = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)] \
+            if self.has_partner else None
         self.weights_positive = tableau.weights_positive
         self._build_engine()
+        self._build_sizes()
+
+    def _build_sizes(self) -> None:
+        """W̄(t): the engine on |A|, |b| and |b_j| + |b_j a_ji / b_i| for Ã, in floating point."""
+        A = [[abs(float(x)) for x in row] for row in self.tableau.A.tolist()]
+        b = [abs(float(x)) for x in self.tableau.b]
+        matrices = [A]
+        if self.has_partner:
+            matrices.append([[b[j] + b[j] * A[j][i] / b[i] for j in range(self.s)]
+                             for i in range(self.s)])
+        self.sizes = ElementaryWeights(matrices, b, one=1.0, zero=0.0)
+
+    def size(self, tree: RootedTree) -> float:
+        return self.sizes.weight(tree)
 
     # -- scaled integer engine ------------------------------------------------------------------
     def _build_engine(self) -> None:
         matrices = [self.A] + ([self.partner] if self.partner is not None else [])
-        if self.mode in ("float", "symbolic"):
-            self.D = self.Db = 1
-            zero, one = (0.0, 1.0) if self.mode == "float" else (sp.Integer(0), sp.Integer(1))
-            self.engine = ElementaryWeights(matrices, self.b, one=one, zero=zero)
-            return
         K = self.K.domain
         if self.mode == "rational":
             self.n, self.k = 1, 1
-            coords = lambda x: [x]  # noqa: E731
+            coords = lambda x: [sp.Rational(int(x.numerator), int(x.denominator))]  # noqa: E731
         else:
             mod = [sp.Rational(int(c.numerator), int(c.denominator))
                    for c in K.mod.to_list()[::-1]]  # low → high; not always monic
@@ -203,10 +220,8 @@ class _Method:
                 low += [K.dom.zero] * (n - len(low))
                 return [sp.Rational(int(c.numerator), int(c.denominator)) / k ** i
                         for i, c in enumerate(low)]
-        to_q = (lambda x: [sp.Rational(int(x.numerator), int(x.denominator))]) \
-            if self.mode == "rational" else coords
-        mat_coords = [[[to_q(x) for x in row] for row in M] for M in matrices]
-        b_coords = [to_q(x) for x in self.b]
+        mat_coords = [[[coords(x) for x in row] for row in M] for M in matrices]
+        b_coords = [coords(x) for x in self.b]
         self.D = reduce(lcm, (int(c.q) for M in mat_coords for row in M for x in row
                               for c in x), 1)
         self.Db = reduce(lcm, (int(c.q) for x in b_coords for c in x), 1)
@@ -223,23 +238,19 @@ class _Method:
                                         one=one, zero=zero)
 
     def holds(self, tree: RootedTree) -> bool:
-        """Does Σ b_i Φ_i(t) = 1/γ(t) hold (exactly, or within the float tolerance)?"""
+        """Does Σ b_i Φ_i(t) = 1/γ(t) hold (exactly, or within τ·|t|·W̄(t) when rounded)?"""
+        if not self.exact:
+            residual = self.value(tree) - sp.Rational(1, tree.density)
+            return abs(float(residual.evalf(20))) <= self.tolerance * tree.order * self.size(tree)
         w = self.engine.weight(tree)
         if self.mode == "rational":
             return w * tree.density == self.Db * self.D ** (tree.order - 1)
-        if self.mode == "algebraic":
-            c = w.c
-            return (c[0] * tree.density == self.Db * self.D ** (tree.order - 1)
-                    and not any(c[1:]))
-        return self.K.is_zero(w - self.K.from_rational(1, tree.density))
+        c = w.c
+        return c[0] * tree.density == self.Db * self.D ** (tree.order - 1) and not any(c[1:])
 
     def value(self, tree: RootedTree) -> sp.Expr:
-        """Σ b_i Φ_i(t) as an exact SymPy number (a Float for float tableaux)."""
+        """Σ b_i Φ_i(t) as an exact SymPy number (of the decimals, for rounded entries)."""
         w = self.engine.weight(tree)
-        if self.mode == "float":
-            return sp.Float(w)
-        if self.mode == "symbolic":
-            return canonical_entry(w)
         scale = self.Db * self.D ** (tree.order - 1)
         if self.mode == "rational":
             return sp.Rational(w, scale)
@@ -249,11 +260,16 @@ class _Method:
                 for i, c in enumerate(w.c)][::-1]
         return self.K.to_sympy(K.new(high))
 
-    def condition(self, kind: str, tree: RootedTree) -> Condition:
-        value = self.value(tree)
-        expected = sp.Rational(1, tree.density)
-        return Condition(kind, tree.order, tree, tree.formula(), value, expected,
-                         canonical_entry(value - expected))
+    def condition(self, kind: str, tree: RootedTree, formula: str | None = None,
+                  value: sp.Expr | None = None, expected: sp.Expr | None = None) -> Condition:
+        """The condition of ``tree`` (or Hager's ``formula`` equivalent to it) with its exact
+        value, residual and, when the residual is tiny, a note that rounding explains it."""
+        value = self.value(tree) if value is None else value
+        expected = sp.Rational(1, tree.density) if expected is None else expected
+        residual = canonical_entry(value - expected)
+        note = rounding_note(float(residual.evalf(20)), self.size(tree))
+        return Condition(kind, tree.order, tree, formula or tree.formula(), value, expected,
+                         residual, note)
 
 
 class _DomainField:
@@ -263,62 +279,8 @@ class _DomainField:
         self.domain = domain
         self.zero, self.one = domain.zero, domain.one
 
-    def from_rational(self, p: int, q: int):
-        return self.domain.from_sympy(sp.Rational(p, q))
-
-    def is_zero(self, x) -> bool:
-        return not x
-
-    def is_negative(self, x) -> bool:
-        return bool(self.domain.to_sympy(x).is_negative)
-
     def to_sympy(self, x) -> sp.Expr:
         return canonical_entry(self.domain.to_sympy(x))
-
-
-class _FloatField:
-    zero, one = 0.0, 1.0
-
-    def from_rational(self, p: int, q: int) -> float:
-        return p / q
-
-    def is_zero(self, x) -> bool:
-        from .tableau import FLOAT_TOLERANCE
-        return abs(x) <= FLOAT_TOLERANCE
-
-    def is_negative(self, x) -> bool:
-        return x < 0
-
-    def to_sympy(self, x) -> sp.Expr:
-        return sp.Float(x)
-
-
-class _SymbolicField:
-    """Last resort for entries outside every number field (e.g. π): SymPy with is_zero."""
-
-    zero, one = sp.Integer(0), sp.Integer(1)
-
-    def __init__(self, tolerance: float):
-        self.tolerance = tolerance
-
-    def from_rational(self, p: int, q: int) -> sp.Expr:
-        return sp.Rational(p, q)
-
-    def is_zero(self, x) -> bool:
-        return is_zero(x, self.tolerance)
-
-    def is_negative(self, x) -> bool:
-        return bool(float(x) < 0)
-
-    def to_sympy(self, x) -> sp.Expr:
-        return canonical_entry(x)
-
-
-def _show(value: sp.Expr) -> str:
-    value = as_number(value)
-    if value.is_Float:
-        return repr(float(value))
-    return str(value)
 
 
 @lru_cache(maxsize=64)
@@ -395,20 +357,17 @@ def _hager_values(A: list[list], b: list, K) -> list:
 def hager_conditions(tableau, order: int | None = None) -> list[Condition]:
     """Hager's conditions (of one order, or all 13) evaluated exactly for ``tableau``.
 
-    Each is a :class:`Condition` of kind "control" with its exact value and residual. Needs
-    every b_i ≠ 0 (the formulas divide by b).
+    Each is a :class:`Condition` of kind "control" with its exact value and residual (of the
+    decimals, for rounded entries). Needs every b_i ≠ 0 (the formulas divide by b).
     """
     method = _method(tableau)
     if not method.has_partner:
         raise InputError(f"{method.tableau.name}: Hager's conditions divide by b, but "
                          + _weights_text(method))
     values = _hager_values(method.A, method.b, method.K)
-    out = []
-    for (q, _, formula, tree, rhs), value in zip(HAGER_CONDITIONS, values):
-        if order is None or q == order:
-            v = method.K.to_sympy(value)
-            out.append(Condition("control", q, tree, formula, v, rhs, canonical_entry(v - rhs)))
-    return out
+    return [method.condition("control", tree, formula, method.K.to_sympy(value), rhs)
+            for (q, _, formula, tree, rhs), value in zip(HAGER_CONDITIONS, values)
+            if order is None or q == order]
 
 
 # -- the verdicts ----------------------------------------------------------------------------
@@ -474,7 +433,7 @@ def _verdict(method: _Method, kind: str, max_order: int,
 def _weights_text(method: _Method) -> str:
     t = method.tableau
     parts = [f"b_{i + 1} = 0" for i in t.zero_weights]
-    parts += [f"b_{i + 1} = {_show(t.b[i])} < 0" for i in t.negative_weights]
+    parts += [f"b_{i + 1} = {show(t.b[i])} < 0" for i in t.negative_weights]
     why = []
     if t.zero_weights:
         why.append("a stage with b_i = 0 has no partner (costate) stage and its stage control "
@@ -507,9 +466,9 @@ def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict
     control = control_order(t, max_control_order)
     partner = c_tilde = None
     if method.has_partner:
-        c_tilde = [_show(x) for x in t.partner().c]
-        partner = {"A": [[_show(x) for x in row] for row in t.partner().A.tolist()],
-                   "b": [_show(x) for x in t.b], "c": list(c_tilde)}
+        c_tilde = [exact_text(x) for x in t.partner().c]
+        partner = {"A": [[exact_text(x) for x in row] for row in t.partner().A.tolist()],
+                   "b": [exact_text(x) for x in t.b], "c": list(c_tilde)}
     return {
         "name": t.name,
         "aliases": list(t.aliases),
@@ -518,9 +477,9 @@ def certificate(tableau, max_order: int = 8, max_control_order: int = 6) -> dict
         "kind": t.kind,
         "exact": method.exact,
         "tolerance": method.tolerance,
-        "A": [[_show(t.A[i, j]) for j in range(s)] for i in range(s)],
-        "b": [_show(x) for x in t.b],
-        "c": [_show(x) for x in t.c],
+        "A": [[exact_text(t.A[i, j]) for j in range(s)] for i in range(s)],
+        "b": [exact_text(x) for x in t.b],
+        "c": [exact_text(x) for x in t.c],
         "order": classical.order,
         "order_at_least": classical.at_least,
         "max_order": classical.max_order,
@@ -562,13 +521,13 @@ def format_certificate(tableau, max_order: int = 8, max_control_order: int = 6,
         lines.append("Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:")
         lines += _indent(_grid(t.partner().A.tolist(), t.b, t.partner().c, c_name="c̃"))
     if method.has_partner:
-        lines.append(f"c̃ = ({', '.join(_show(x) for x in t.partner().c)})"
+        lines.append(f"c̃ = ({', '.join(show(x) for x in t.partner().c)})"
                      + ("  = c" if _c_tilde_equals_c(t) else
-                        f"  ≠ c = ({', '.join(_show(x) for x in t.c)}): stage costates sit at "
+                        f"  ≠ c = ({', '.join(show(x) for x in t.c)}): stage costates sit at "
                         "other times than the stages"))
-    arith = ("exact arithmetic" if method.mode in ("rational", "algebraic") else
-             "symbolic arithmetic" if method.mode == "symbolic" else
-             f"floating point, tolerance {t.tolerance:g}")
+    arith = ("exact arithmetic" if method.exact else
+             f"entries rounded to {t.digits} digits: tolerance {t.tolerance:g} relative to "
+             "each condition")
     lines.append(f"Classical order: {classical}" + _literature(classical, t.literature_order)
                  + f"   ({classical.checked} conditions, {arith})")
     lines += _failures(classical, max_listed)
@@ -609,8 +568,8 @@ def format_tableau(tableau) -> str:
 
 def _grid(A, b, c, c_name: str = "c") -> list[str]:
     s = len(b)
-    cells = [[_show(c[i])] + [_show(A[i][j]) for j in range(s)] for i in range(s)]
-    cells.append([""] + [_show(x) for x in b])
+    cells = [[show(c[i])] + [show(A[i][j]) for j in range(s)] for i in range(s)]
+    cells.append([""] + [show(x) for x in b])
     widths = [max(len(row[k]) for row in cells) for k in range(s + 1)]
     widths[0] = max(widths[0], len(c_name))
     rows = []

@@ -1,8 +1,9 @@
 """Exact, immutable Butcher tableaux and the built-in library.
 
 An s-stage Runge–Kutta method is (A, b, c) with c = A·1 (MATH.md, notation). Entries are
-exact SymPy numbers (rationals, surds) unless the user gave floats; then every verdict that
-depends on them is taken with :data:`FLOAT_TOLERANCE`.
+exact algebraic numbers (rationals, surds, cos(π/18), …) unless the user gave rounded ones
+(decimals, floats); then every verdict that depends on them is taken with the tolerance of
+their digits (:func:`ocgen.numbers.tolerance`).
 """
 
 from __future__ import annotations
@@ -23,35 +24,14 @@ from .errors import InputError, OcgenError
 from .expr import parse_number
 from .files import read_data_file
 from .limits import MAX_STAGES, check_count
+from .numbers import as_number, decimal_text, is_zero, rounded, rounding_note, show
+from .numbers import digits as rounded_digits
+from .numbers import tolerance as rounding_tolerance
 from .text import check_text
-
-FLOAT_TOLERANCE = 1e-12
-"""Absolute tolerance for identities of tableaux given in floating point."""
 
 
 class ZeroWeightError(OcgenError):
     """The partner (symplectic costate) tableau needs all weights b_i ≠ 0 (MATH.md 3.2)."""
-
-
-def as_number(value) -> sp.Expr:
-    """A SymPy value from one that already is, or from a Python int or float (never text)."""
-    if isinstance(value, sp.Basic):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a SymPy value, int or float, found {type(value).__name__}")
-    return sp.Integer(value) if isinstance(value, int) else sp.Float(value, 17)
-
-
-def is_zero(value: sp.Expr, tolerance: float = 0.0) -> bool:
-    """Exact zero test for rationals and surds; ``|value| <= tolerance`` once floats appear."""
-    value = as_number(value)
-    if value.has(sp.Float):
-        return abs(complex(value.evalf())) <= tolerance
-    if value.is_Rational:
-        return value == 0
-    if abs(complex(value.evalf(30))) > 1e-20:  # certainly not zero; spares the slow proof
-        return False
-    return sp.expand(sp.radsimp(value)) == 0 or value.equals(0) is True
 
 
 @dataclass(frozen=True)
@@ -59,7 +39,8 @@ class ButcherTableau:
     """A Runge–Kutta method (A, b, c), validated at construction.
 
     ``A`` is an s×s and ``b``, ``c`` are s×1 ``sympy.ImmutableMatrix``; ``c`` defaults to the row
-    sums of ``A`` and, when given, must equal them. Literature values of the classical and
+    sums of ``A`` and, when given, must equal them (within the tolerance when rounded: then
+    |c_i − Σ_j a_ij| ≤ τ (|c_i| + Σ_j |a_ij|)). Literature values of the classical and
     optimal-control orders are recorded for built-ins (``None`` when unknown).
     """
 
@@ -84,24 +65,19 @@ class ButcherTableau:
         if b is None or b.rows != s:
             raise InputError(f"b must have {s} entries (one per stage), found {len(self.b)}",
                              source=self.source, key="b")
-        rowsums = sp.ImmutableMatrix([sum(A.row(i)) for i in range(s)])
+        A, b = A.applyfunc(rounded), b.applyfunc(rounded)
+        rowsums = sp.ImmutableMatrix([sum(A.row(i)) for i in range(s)]).applyfunc(rounded)
         if self.c is None:
             c = rowsums
         else:
-            c = sp.ImmutableMatrix(self.c)
+            c = sp.ImmutableMatrix(self.c).applyfunc(rounded)
             c = c.reshape(len(c), 1)
             if c.rows != s:
                 raise InputError(f"c must have {s} entries (one per stage), found {c.rows}",
                                  source=self.source, key="c")
-            tol = FLOAT_TOLERANCE if (A.has(sp.Float) or c.has(sp.Float)) else 0.0
-            for i in range(s):
-                if not is_zero(c[i] - rowsums[i], tol):
-                    raise InputError(
-                        f"c[{i}] = {c[i]} differs from the row sum of A[{i}], {rowsums[i]}",
-                        source=self.source, key=f"c[{i}]")
-        # floats are the doubles they stand for, stored as the file reader stores them, so a
-        # tableau (and computed c) survives to_dict → from_dict; SymPy's == compares precision
-        A, b, c = (m.applyfunc(_as_double) for m in (A, b, c))
+            _check_row_sums(A, c, rowsums, self.source)
+            if c.has(sp.Float) and not A.has(sp.Float):
+                c = rowsums  # c of an exact A is exact, even when written rounded
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "b", b)
         object.__setattr__(self, "c", c)
@@ -114,13 +90,18 @@ class ButcherTableau:
 
     @cached_property
     def is_exact(self) -> bool:
-        """True when no entry is a float: verdicts on this tableau are exact."""
+        """True when no entry is rounded (a decimal or a float): verdicts are exact."""
         return not (self.A.has(sp.Float) or self.b.has(sp.Float))
+
+    @cached_property
+    def digits(self) -> int | None:
+        """Significant digits of the rounded entries (the most given), None when exact."""
+        return None if self.is_exact else rounded_digits(self.A, self.b)
 
     @property
     def tolerance(self) -> float:
-        """0 for exact tableaux, :data:`FLOAT_TOLERANCE` otherwise."""
-        return 0.0 if self.is_exact else FLOAT_TOLERANCE
+        """0 for exact tableaux, else τ = 10^(2−d) for d-digit entries (ocgen.numbers)."""
+        return 0.0 if self.is_exact else rounding_tolerance(self.digits)
 
     def _zero(self, value) -> bool:
         return is_zero(value, self.tolerance)
@@ -188,8 +169,9 @@ class ButcherTableau:
     def is_symplectic(self) -> bool:
         """b_i a_ij + b_j a_ji = b_i b_j for all i, j (then the partner equals the method)."""
         s, A, b = self.stages, self.A, self.b
-        return all(self._zero(b[i] * A[i, j] + b[j] * A[j, i] - b[i] * b[j])
-                   for i in range(s) for j in range(s))
+        return all(is_zero(b[i] * A[i, j] + b[j] * A[j, i] - b[i] * b[j], self.tolerance * (
+            abs(b[i] * A[i, j]) + abs(b[j] * A[j, i]) + abs(b[i] * b[j])))
+            for i in range(s) for j in range(s))
 
     # -- presentation and round trips ----------------------------------------------------------
     def latex(self) -> str:
@@ -202,7 +184,8 @@ class ButcherTableau:
         return f"\\begin{{array}}{{c|{'c' * s}}}\n{body}\n\\end{{array}}"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON/TOML-ready dict; exact entries as strings, floats as floats (round-trips)."""
+        """A JSON/TOML-ready dict; exact entries as strings, rounded ones as floats where a
+        float keeps their digits, else as decimal strings (round-trips)."""
         s = self.stages
         data: dict[str, Any] = {"name": self.name}
         if self.aliases:
@@ -225,8 +208,12 @@ class ButcherTableau:
         return tomli_w.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "") -> "ButcherTableau":
-        """Build from a parsed TOML/JSON table; every error names ``source`` and the key."""
+    def from_dict(cls, data: dict, source: str = "", *,
+                  exact_decimals: bool = False) -> "ButcherTableau":
+        """Build from a parsed TOML/JSON table; every error names ``source`` and the key.
+
+        Decimals and floats are rounded entries, or exact rationals with ``exact_decimals``.
+        """
         known = {"name", "aliases", "citation", "order", "control_order", "A", "b", "c"}
         for key in data:
             if key not in known:
@@ -248,9 +235,9 @@ class ButcherTableau:
             _expect(value is None or (isinstance(value, int) and not isinstance(value, bool)
                                       and value >= 0), "a non-negative integer", value, source, key)
             orders[key] = value
-        A = _matrix(data["A"], source)
-        b = _vector(data["b"], "b", source)
-        c = _vector(data["c"], "c", source) if "c" in data else None
+        A = _matrix(data["A"], source, exact_decimals)
+        b = _vector(data["b"], "b", source, exact_decimals)
+        c = _vector(data["c"], "c", source, exact_decimals) if "c" in data else None
         return cls(name=name.strip(), A=sp.ImmutableMatrix(A), b=b, c=c, aliases=tuple(aliases),
                    citation=citation, literature_order=orders["order"],
                    literature_control_order=orders["control_order"], source=source)
@@ -271,6 +258,25 @@ def _check_texts(tableau: ButcherTableau) -> None:
     check_text(tableau.citation, key="citation", multiline=True, **where)
 
 
+def _check_row_sums(A, c, rowsums, source: str) -> None:
+    """c_i = Σ_j a_ij, exactly, or within τ (|c_i| + Σ_j |a_ij|) when entries are rounded."""
+    d = rounded_digits(A, c) if (A.has(sp.Float) or c.has(sp.Float)) else None
+    tol = 0.0 if d is None else rounding_tolerance(d)
+    for i in range(A.rows):
+        scale = float(abs(c[i]) + sum(abs(x) for x in A.row(i)))
+        if is_zero(c[i] - rowsums[i], tol * scale):
+            continue
+        difference = float(c[i] - rowsums[i])
+        why = "" if d is None else f", more than {tol * scale:.1g} allowed for {d}-digit entries"
+        note = rounding_note(difference, float(max(abs(x) for x in [c[i], *A.row(i)])))
+        if note:
+            why += f": {note}" + ("" if d is not None else " (decimals are judged as rounded "
+                                  "numbers unless --exact-decimals is given)")
+        raise InputError(f"c[{i}] = {show(c[i])} differs from the row sum of A[{i}], "
+                         f"{show(rowsums[i])}, by {difference:.1g}{why}",
+                         source=source, key=f"c[{i}]")
+
+
 def canonical_entry(value: sp.Expr) -> sp.Expr:
     """Canonical form of an entry: rationals and floats stay, surds rationalised and expanded."""
     value = as_number(value)
@@ -279,20 +285,14 @@ def canonical_entry(value: sp.Expr) -> sp.Expr:
     return sp.expand(sp.radsimp(value))
 
 
-def _as_double(value: sp.Expr) -> sp.Expr:
-    """A floating-point entry as ``parse_number`` stores a float; exact entries unchanged."""
-    value = as_number(value)
-    if value.has(sp.Float) and value.is_number:
-        return sp.Float(float(value), 17)
-    return value
-
-
 def entry_to_data(value: sp.Expr) -> int | float | str:
-    """An entry for TOML/JSON: int, float (if the user gave floats) or exact expression string."""
+    """An entry for TOML/JSON: int, exact expression string, or a rounded entry's decimal
+    (as a float when the float reads back as the same entry, else as a string)."""
     if value.is_Integer:
         return int(value)
-    if value.has(sp.Float):
-        return float(value)
+    if value.is_Float:
+        text = decimal_text(value)
+        return float(text) if as_number(float(text)) == value else text
     return str(value)
 
 
@@ -301,18 +301,18 @@ def _expect(ok, what: str, found, source: str, key: str) -> None:
         raise InputError(f"expected {what}, found {found!r}", source=source, key=key)
 
 
-def _vector(values, key: str, source: str) -> list[sp.Expr]:
+def _vector(values, key: str, source: str, exact_decimals: bool) -> list[sp.Expr]:
     _expect(isinstance(values, list) and values, "a non-empty list of numbers", values, source, key)
     out = []
     for i, value in enumerate(values):
         try:
-            out.append(parse_number(value))
+            out.append(parse_number(value, exact_decimals=exact_decimals))
         except InputError as err:
             raise err.located(source=source, key=f"{key}[{i}]") from None
     return out
 
 
-def _matrix(rows, source: str) -> list[list[sp.Expr]]:
+def _matrix(rows, source: str, exact_decimals: bool) -> list[list[sp.Expr]]:
     _expect(isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows),
             "a non-empty list of rows (list of lists)", rows, source, "A")
     s = len(rows)
@@ -325,7 +325,7 @@ def _matrix(rows, source: str) -> list[list[sp.Expr]]:
         out.append([])
         for j, value in enumerate(row):
             try:
-                out[-1].append(parse_number(value))
+                out[-1].append(parse_number(value, exact_decimals=exact_decimals))
             except InputError as err:
                 raise err.located(source=source, key=f"A[{i}][{j}]") from None
     return out
@@ -373,8 +373,12 @@ def builtin_names() -> list[str]:
     return [t.name for t in builtin_tableaux()]
 
 
-def load_tableau(spec: str | Path | ButcherTableau) -> ButcherTableau:
-    """A built-in name (case-insensitive, aliases) or a path to a .toml/.json tableau file."""
+def load_tableau(spec: str | Path | ButcherTableau, *,
+                 exact_decimals: bool = False) -> ButcherTableau:
+    """A built-in name (case-insensitive, aliases) or a path to a .toml/.json tableau file.
+
+    ``exact_decimals`` reads decimals and floats as the exact rationals they spell.
+    """
     if isinstance(spec, ButcherTableau):
         return spec
     text = str(spec)
@@ -382,11 +386,16 @@ def load_tableau(spec: str | Path | ButcherTableau) -> ButcherTableau:
         raise InputError("empty tableau name: give a built-in name (see `ocgen tableau list`) "
                          "or a .toml/.json file")
     found = _index().get(normalise_name(text))
-    if found is not None:
+    if found is not None and (found.is_exact or not exact_decimals):
         return found
+    if found is not None:
+        from .files import tomllib
+        return ButcherTableau.from_dict(tomllib.loads(_builtin_files()[found.source[:-5]]),
+                                        source=found.source, exact_decimals=True)
     path = Path(text)
     if path.suffix.lower() in (".toml", ".json") or path.is_file():
-        return ButcherTableau.from_dict(read_data_file(path), source=str(path))
+        return ButcherTableau.from_dict(read_data_file(path), source=str(path),
+                                        exact_decimals=exact_decimals)
     close = _close_names(normalise_name(text))
     hint = f"; did you mean {', '.join(close)}?" if close else \
         " (see `ocgen tableau list`, or give a .toml/.json file)"

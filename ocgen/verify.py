@@ -27,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import sympy as sp
@@ -470,9 +470,12 @@ def _symplecticity(tableau: ButcherTableau) -> float | None:
 def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
            controls: str = "stage", backend: str = "numpy", *,
            order_tolerance: float = ORDER_TOLERANCE, fit_points: int = 3,
-           bvp_tolerance: float = 1e-10, warm_start: bool = True) -> Verification:
+           bvp_tolerance: float = 1e-10, warm_start: bool = True,
+           progress: Callable[[list[int]], Iterable[int]] = iter) -> Verification:
     """Convergence study of ``tableau`` on ``problem``: errors, rates, observed vs predicted
-    orders, the verdict, and the discrete optimality residuals at each N."""
+    orders, the verdict, and the discrete optimality residuals at each N.
+
+    ``progress`` wraps the step counts as they are solved (e.g. in a progress bar)."""
     started = time.perf_counter()
     tableau, problem = load_tableau(tableau), load_problem(problem)
     if controls not in CONTROL_MODES:
@@ -495,7 +498,7 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
 
     # discrete solves
     solutions = []
-    for n in steps:
+    for n in progress(steps):
         options = {}
         if warm_start and theory and solutions:  # start from the coarser optimum
             initial = _warm_start(solutions[-1], tableau, groups, n, problem.t0, problem.T)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ocgen.errors import InputError
 from ocgen.expr import parse_expression, parse_number
+from ocgen.numbers import digits, exact_decimal
 
 x, y, a = sp.symbols("x y a")
 SYMBOLS = {"x": x, "a": a}
@@ -69,11 +70,22 @@ def test_numbers_parse_exactly(text, expected):
     assert not value.has(sp.Float), "a decimal in text must become an exact rational"
 
 
-def test_decimal_is_exact_not_binary_float():
-    value = parse_number("0.1")
+def test_decimal_is_exact_on_request_not_binary_float():
+    value = parse_number("0.1", exact_decimals=True)
     assert value == sp.Rational(1, 10)
     assert value.is_Rational
     assert value != sp.Float(0.1)
+    assert parse_number(0.1, exact_decimals=True) == sp.Rational(1, 10)  # the float's decimal
+
+
+def test_decimal_in_a_tableau_entry_is_rounded_with_the_digits_given():
+    value = parse_number("0.822875655532364")  # 15 significant digits
+    assert value.is_Float and digits(value) == 15
+    assert exact_decimal(value) == sp.Rational(822875655532364, 10**15)
+    long = parse_number("0.82287565553236440000001")  # 23 digits are kept
+    assert digits(long) == 23 and exact_decimal(long) == sp.Rational("0.82287565553236440000001")
+    assert digits(parse_number("0.5")) == 15  # never fewer digits than a double holds
+    assert parse_number("sqrt(2)*0.5").is_Float  # an entry with a decimal is rounded
 
 
 def test_python_numbers():
@@ -91,10 +103,32 @@ def test_declared_symbols_and_allowed_functions():
     assert value == sp.tanh(x) + sp.atan(x) + sp.sinh(x) + sp.cosh(x) + sp.tan(x) + sp.sqrt(x)
 
 
-def test_tableau_context_allows_only_sqrt():
+def test_tableau_context_allows_algebraic_constants():
     assert parse_number("sqrt(2)") == sp.sqrt(2)
-    message = rejected("sin(1)", parser=parse_number)
-    assert "unknown function 'sin'" in message and "column 1" in message
+    gamma = sp.Rational(1, 2) + sp.cos(sp.pi / 18) / sp.sqrt(3)
+    assert parse_number("1/2 + cos(pi/18)/sqrt(3)") == gamma
+    assert parse_number("cbrt(-2)") == -sp.Integer(2) ** sp.Rational(1, 3)  # the real root
+    assert parse_number("4**(3/2)") == 8 and parse_number("tan(pi/3)") == sp.sqrt(3)
+    message = rejected("log(2)", parser=parse_number)
+    assert "unknown function 'log'" in message and "column 1" in message
+
+
+@pytest.mark.parametrize(
+    "text, column, words",
+    [
+        ("cos(1)", 1, "rational multiple of pi"),
+        ("1 + sin(2*sqrt(2)*pi)", 5, "transcendental"),
+        ("pi/4", 1, "only inside sin, cos, tan"),
+        ("sqrt(pi)", 6, "only inside sin, cos, tan"),
+        ("cos(pi/100)", 1, "denominator 100"),
+        ("2**(1/1000)", 1, "root of degree 1000"),
+        ("2**sqrt(2)", 1, "not a rational number"),
+        ("2**(-70)", 1, "exponent larger than 64"),
+    ],
+)
+def test_tableau_context_refuses_non_algebraic_entries(text, column, words):
+    message = rejected(text, parser=parse_number)
+    assert words in message and f"column {column}" in message
 
 
 # -- rejected input: InputError naming key and column --------------------------------------
@@ -265,8 +299,10 @@ def test_rationals_round_trip(p, q, form):
 def test_decimals_round_trip(mantissa, shift):
     text = format(Decimal(mantissa).scaleb(shift), "f")  # e.g. "-1234.5678"
     expected = sp.Rational(mantissa) * sp.Rational(10) ** shift
-    assert parse_number(text) == expected
-    assert parse_number(f"{mantissa}e{shift}") == expected
+    assert parse_number(text, exact_decimals=True) == expected
+    assert parse_number(f"{mantissa}e{shift}", exact_decimals=True) == expected
+    assert exact_decimal(parse_number(text)) == expected  # the rounded entry keeps its decimal
+    assert exact_decimal(parse_number(f"{mantissa}e{shift}")) == expected
 
 
 TOKENS = ["0", "1", "2", "9", "10", "64", "0.5", "1e5", ".", "e", "_", "+", "-", "*", "/", "**",

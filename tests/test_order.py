@@ -96,7 +96,7 @@ def test_float_tableau_uses_its_tolerance():
                                         for row in RK4.A.tolist()],
                        [sp.Float(float(x), 17) for x in RK4.b])
     result = classical_order(rk4_float)
-    assert result.order == 4 and result.tolerance == pytest.approx(1e-12)
+    assert result.order == 4 and result.tolerance == 1e-15  # 17 digits: τ = 10^(2−17)
     assert control_order(rk4_float).order == 4
 
 
@@ -171,10 +171,11 @@ def test_certificate_schema():
     assert cert["partner"]["c"] == cert["c_tilde"] == ["-1", "0", "1"]  # c̃ = 1 − d/b
     failed = cert["failed_conditions"]
     assert {f["kind"] for f in failed} == {"classical", "control"}
-    assert {"kind", "order", "tree", "formula", "value", "expected", "residual"} == set(failed[0])
+    assert {"kind", "order", "tree", "formula", "value", "expected", "residual",
+            "note"} == set(failed[0])
     control = [f for f in failed if f["kind"] == "control"]
     assert control == [{"kind": "control", "order": 3, "tree": "[τ̃²]", "formula": "Σ d_j²/b_j",
-                        "value": "5/6", "expected": "1/3", "residual": "1/2"}]
+                        "value": "5/6", "expected": "1/3", "residual": "1/2", "note": None}]
 
 
 def test_certificate_of_rk4_partner():
