@@ -174,7 +174,7 @@ def _problem_arguments(p, steps: bool = False) -> None:
     p.add_argument("--tableau", required=True, metavar="T",
                    help="built-in name (case-insensitive, aliases) or a .toml/.json file")
     p.add_argument("--problem", required=True, metavar="P",
-                   help="built-in problem (lq, nl, vdp, tanh_ensemble) or a .toml file")
+                   help="built-in problem (lq, nl, vdp, tanh_ensemble, tv_tracking, ...) or a .toml file")
     p.add_argument("--controls", choices=("stage", "tied", "step"), default="stage",
                    help="control parametrisation (default: stage)")
     p.add_argument("--backend", choices=("numpy", "casadi"), default="numpy",
