@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from hager import hager_table
 from ocgen.cli import main
 from ocgen.codegen import generate, input_hash
 from ocgen.order import classical_order, control_order, format_certificate
@@ -96,31 +97,11 @@ def test_verify_uses_the_default_tolerance():
 
 
 # -- Hager's formulas --------------------------------------------------------------------------
-def _hager_order_four(tableau):
-    """The eight order-4 conditions of MATH.md 4 (Hager 2000), evaluated directly:
-    (formula, value, needed)."""
-    A, b = sp.Matrix(tableau.A), sp.Matrix(tableau.b)
-    s = A.rows
-    c, d = A * sp.ones(s, 1), A.T * b
-    S = lambda f: sp.nsimplify(sum(f(j) for j in range(s)))  # noqa: E731
-    Ac, Adb = A * c, A * sp.Matrix([d[k] / b[k] for k in range(s)])
-    return [
-        ("Σ b_j c_j³", S(lambda j: b[j] * c[j] ** 3), sp.Rational(1, 4)),
-        ("Σ b_j c_j a_jk c_k", S(lambda j: b[j] * c[j] * Ac[j]), sp.Rational(1, 8)),
-        ("Σ d_j c_j²", S(lambda j: d[j] * c[j] ** 2), sp.Rational(1, 12)),
-        ("Σ d_j a_jk c_k", S(lambda j: d[j] * Ac[j]), sp.Rational(1, 24)),
-        ("Σ c_j d_j²/b_j", S(lambda j: c[j] * d[j] ** 2 / b[j]), sp.Rational(1, 12)),
-        ("Σ d_j³/b_j²", S(lambda j: d[j] ** 3 / b[j] ** 2), sp.Rational(1, 4)),
-        ("Σ b_j c_j a_jk d_k/b_k", S(lambda j: b[j] * c[j] * Adb[j]), sp.Rational(5, 24)),
-        ("Σ d_j a_jk d_k/b_k", S(lambda j: d[j] * Adb[j]), sp.Rational(1, 8)),
-    ]
-
-
 def test_order_four_failure_is_reported_as_hagers_formulas():
     """Kutta-3 has optimal-control order 3 (MATH.md 4): its order-4 failures are printed as
     the formulas of Hager's table, with their exact values."""
     kutta3 = load_tableau("kutta3")
-    failing = [(f, v, e) for f, v, e in _hager_order_four(kutta3) if v != e]
+    failing = [(f, v, e) for q, f, v, e in hager_table(kutta3) if q == 4 and v != e]
     assert len(failing) == 4
     result = control_order(kutta3, max_order=4)
     assert result.order == 3 and not result.at_least
