@@ -3,7 +3,7 @@
 Tableau:  Gauss 2 (2 stages, fully implicit)
 Problem:  lq (states y; controls u)
 Controls: stage (2 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   4fbad6b8f8e62057
+Inputs:   22c48ab5555f4880
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -18,7 +18,7 @@ TABLEAU = 'Gauss 2'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "4fbad6b8f8e62057"
+INPUT_HASH = "22c48ab5555f4880"
 STAGES = 2
 STATE_DIM = 1
 CONTROL_DIM = 1

@@ -3,7 +3,7 @@
 Tableau:  Gauss 2 (2 stages, fully implicit)
 Problem:  vdp (states x1, x2; controls u)
 Controls: stage (2 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   afd46fb789d6fc37
+Inputs:   b09cd9c55725fbf2
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -35,7 +35,7 @@ TABLEAU = 'Gauss 2'
 PROBLEM = 'vdp'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "afd46fb789d6fc37"
+INPUT_HASH = "b09cd9c55725fbf2"
 STAGES = 2
 STATE_DIM = 2
 CONTROL_DIM = 1

@@ -3,7 +3,7 @@
 Tableau:  Kutta-3 (3 stages, explicit)
 Problem:  nl (states y; controls u)
 Controls: stage (3 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   45c49acdb217f1a2
+Inputs:   05a31a4c8f2506e3
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -18,7 +18,7 @@ TABLEAU = 'Kutta-3'
 PROBLEM = 'nl'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "45c49acdb217f1a2"
+INPUT_HASH = "05a31a4c8f2506e3"
 STAGES = 3
 STATE_DIM = 1
 CONTROL_DIM = 1

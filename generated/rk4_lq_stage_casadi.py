@@ -3,7 +3,7 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  lq (states y; controls u)
 Controls: stage (4 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   c20366c9e13440b0
+Inputs:   d92403f10acc014c
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -35,7 +35,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "c20366c9e13440b0"
+INPUT_HASH = "d92403f10acc014c"
 STAGES = 4
 STATE_DIM = 1
 CONTROL_DIM = 1

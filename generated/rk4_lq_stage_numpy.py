@@ -3,7 +3,7 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  lq (states y; controls u)
 Controls: stage (4 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   0279ad840ff559fa
+Inputs:   cb0f19f3438c58a2
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -18,7 +18,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "0279ad840ff559fa"
+INPUT_HASH = "cb0f19f3438c58a2"
 STAGES = 4
 STATE_DIM = 1
 CONTROL_DIM = 1

@@ -3,7 +3,7 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  tanh_ensemble (states y1, y2; controls k11, k12, k21, k22, beta1, beta2)
 Controls: step (1 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   3ad42f7bb5f354bc
+Inputs:   f23294ae8e3804c5
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -18,7 +18,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'tanh_ensemble'
 CONTROLS = 'step'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "3ad42f7bb5f354bc"
+INPUT_HASH = "f23294ae8e3804c5"
 STAGES = 4
 STATE_DIM = 2
 CONTROL_DIM = 6

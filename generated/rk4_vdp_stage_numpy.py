@@ -3,7 +3,7 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  vdp (states x1, x2; controls u)
 Controls: stage (4 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   60c13cce06399813
+Inputs:   d97bca742bacc5ea
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -18,7 +18,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'vdp'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "60c13cce06399813"
+INPUT_HASH = "d97bca742bacc5ea"
 STAGES = 4
 STATE_DIM = 2
 CONTROL_DIM = 1

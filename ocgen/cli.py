@@ -195,7 +195,8 @@ def _problem_arguments(p, steps: bool = False) -> None:
     p.add_argument("--tableau", required=True, metavar="T",
                    help="built-in name (case-insensitive, aliases) or a .toml/.json file")
     p.add_argument("--problem", required=True, metavar="P",
-                   help="built-in problem (lq, nl, vdp, tanh_ensemble) or a .toml file")
+                   help="built-in problem (lq, nl, vdp, tanh_ensemble, tv_tracking, ...) or a "
+                        ".toml file")
     p.add_argument("--controls", choices=("stage", "tied", "step"), default="stage",
                    help="control parametrisation (default: stage)")
     p.add_argument("--backend", choices=("numpy", "casadi"), default="numpy",
@@ -276,16 +277,21 @@ def _add_solve(sub) -> None:
     _problem_arguments(p, steps=True)
     p.add_argument("--tolerance", type=float, default=1e-10,
                    help="KKT tolerance: max |dJ/du| / (h b) (default 1e-10)")
+    p.add_argument("--max-iterations", type=positive_int, default=None, metavar="K",
+                   help="iteration limit of the optimiser (L-BFGS-B and its Newton-Krylov "
+                        "polish: default 5000; IPOPT: default 3000); a solve that stops there "
+                        "is reported as not converged")
     p.add_argument("--json", action="store_true", help="print the solution as JSON")
     p.set_defaults(func=cmd_solve)
 
 
-def _solve(tableau, problem, steps, controls, backend, tolerance=1e-10):
+def _solve(tableau, problem, steps, controls, backend, tolerance=1e-10, max_iterations=None):
+    limit = {} if max_iterations is None else {"max_iterations": max_iterations}
     if backend == "casadi":
         from .solve_casadi import solve_casadi
-        return solve_casadi(tableau, problem, steps, controls, tolerance=tolerance)
+        return solve_casadi(tableau, problem, steps, controls, tolerance=tolerance, **limit)
     from .solve import solve
-    return solve(tableau, problem, steps, controls, tolerance=tolerance)
+    return solve(tableau, problem, steps, controls, tolerance=tolerance, **limit)
 
 
 def format_solution(solution) -> str:
@@ -308,7 +314,8 @@ def cmd_solve(args) -> int:
     if not 0 < args.tolerance < float("inf"):
         raise OcgenError(f"--tolerance must be a positive number, found {args.tolerance}")
     tableau, problem = _inputs(args)
-    solution = _solve(tableau, problem, args.steps, args.controls, args.backend, args.tolerance)
+    solution = _solve(tableau, problem, args.steps, args.controls, args.backend, args.tolerance,
+                      args.max_iterations)
     if args.json:
         _print_json(solution.to_json())
     else:

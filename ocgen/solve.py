@@ -257,8 +257,9 @@ def _first_failing_step(module: ModuleType, theta: np.ndarray,
     return bad - 1, cause
 
 
-def _polish(fun, z, bounds, gradient_tolerance):
-    """Newton–Krylov on ∇J = 0 over the controls strictly inside their bounds.
+def _polish(fun, z, bounds, gradient_tolerance, max_iterations=50):
+    """Newton–Krylov on ∇J = 0 over the controls strictly inside their bounds, at most
+    ``max_iterations`` Newton steps.
 
     L-BFGS-B stops once J no longer decreases in floating point, which can leave |H_u| near
     1e-8; the gradient is still accurate there, so a root finder on it reaches rounding level.
@@ -278,7 +279,7 @@ def _polish(fun, z, bounds, gradient_tolerance):
         with warnings.catch_warnings():  # a failed polish is handled below, not printed
             warnings.simplefilter("ignore", RuntimeWarning)
             found = root(gradient, z[free], method="krylov",
-                         options={"fatol": gradient_tolerance, "maxiter": 50})
+                         options={"fatol": gradient_tolerance, "maxiter": max_iterations})
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return z
     if not np.all(np.isfinite(found.x)):
@@ -377,7 +378,9 @@ def _verdict(objective: float, start: float, residual: float, tolerance: float,
 def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
           initial_controls=None, tolerance: float = 1e-10, max_iterations: int = 5000,
           form: str = "multiplier") -> Solution:
-    """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient.
+    """Minimise J_h over the controls with SciPy's L-BFGS-B on the generated exact gradient
+    (at most ``max_iterations`` iterations, then at most min(50, ``max_iterations``) Newton–Krylov
+    steps of the polish).
 
     Not converged (with the reason in ``message``) when the KKT residual exceeds ``tolerance``,
     when J_h runs to −∞ (:data:`UNBOUNDED`) or when the reduced Hessian over the free controls
@@ -433,7 +436,8 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         message = f"L-BFGS-B stopped after {result.nit} iterations"
     elif kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale,
                       h) > tolerance:
-        polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2)
+        polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2,
+                           min(50, max_iterations))
         if polished is not z:
             z, message = polished, message + "; then Newton-Krylov on the gradient"
     if failed:

@@ -53,6 +53,8 @@ class ButcherTableau:
     literature_order: int | None = None
     literature_control_order: int | None = None
     source: str = field(default="", compare=False)
+    order_source: str = ""
+    control_order_source: str = ""
 
     def __post_init__(self):
         _check_texts(self)
@@ -196,6 +198,9 @@ class ButcherTableau:
             data["order"] = self.literature_order
         if self.literature_control_order is not None:
             data["control_order"] = self.literature_control_order
+        for key in ("order_source", "control_order_source"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
         data["A"] = [[entry_to_data(self.A[i, j]) for j in range(s)] for i in range(s)]
         data["b"] = [entry_to_data(x) for x in self.b]
         data["c"] = [entry_to_data(x) for x in self.c]
@@ -214,7 +219,8 @@ class ButcherTableau:
 
         Decimals and floats are rounded entries, or exact rationals with ``exact_decimals``.
         """
-        known = {"name", "aliases", "citation", "order", "control_order", "A", "b", "c"}
+        known = {"name", "aliases", "citation", "order", "control_order", "order_source",
+                 "control_order_source", "A", "b", "c"}
         for key in data:
             if key not in known:
                 raise InputError(f"unknown key (expected one of: {', '.join(sorted(known))})",
@@ -229,6 +235,9 @@ class ButcherTableau:
                 "a list of strings", aliases, source, "aliases")
         citation = data.get("citation", "")
         _expect(isinstance(citation, str), "a string", citation, source, "citation")
+        sources = {key: data.get(key, "") for key in ("order_source", "control_order_source")}
+        for key, value in sources.items():
+            _expect(isinstance(value, str), "a string", value, source, key)
         orders = {}
         for key in ("order", "control_order"):
             value = data.get(key)
@@ -240,7 +249,7 @@ class ButcherTableau:
         c = _vector(data["c"], "c", source, exact_decimals) if "c" in data else None
         return cls(name=name.strip(), A=sp.ImmutableMatrix(A), b=b, c=c, aliases=tuple(aliases),
                    citation=citation, literature_order=orders["order"],
-                   literature_control_order=orders["control_order"], source=source)
+                   literature_control_order=orders["control_order"], source=source, **sources)
 
     def __str__(self) -> str:
         return self.name
@@ -256,6 +265,8 @@ def _check_texts(tableau: ButcherTableau) -> None:
     for i, alias in enumerate(tableau.aliases):
         check_text(alias, key=f"aliases[{i}]", **where)
     check_text(tableau.citation, key="citation", multiline=True, **where)
+    for key in ("order_source", "control_order_source"):
+        check_text(getattr(tableau, key), key=key, multiline=True, **where)
 
 
 def _check_row_sums(A, c, rowsums, source: str) -> None:

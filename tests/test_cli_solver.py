@@ -61,6 +61,15 @@ def test_output_errors_are_reported_before_any_work(tmp_path, capsys):
 
 
 def test_verify_exits_nonzero_on_a_failed_verdict(capsys):
-    # one halving from N = 1 is far from the asymptotic range: the slopes miss order 4
-    assert main(["verify", "--tableau", "rk4", "--problem", "lq", "--steps", "1,2"]) == 1
-    assert "verdict: fail" in capsys.readouterr().out
+    """A genuine failure: the certificate predicts RK4's order 4 for smooth optimal controls,
+    but on `saturated` the control has a kink where its bound stops being active, and J_h
+    converges with order about 2 (Dontchev, Hager and Veliov, SIAM J. Numer. Anal. 38 (2000):
+    second order under control constraints) in the asymptotic range N = 10..40."""
+    code = main(["verify", "--tableau", "rk4", "--problem", "saturated", "--steps", "10,20,40",
+                 "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["verdict"]["overall"] == "fail"
+    assert data["verdict"]["objective"] == "fail" and data["predicted_order"]["objective"] == 4
+    assert 1.5 < data["observed_order"]["objective"] < 2.5
+    errors = data["errors"]["objective"]
+    assert errors[0] > errors[1] > errors[2]  # converging, only slower than predicted

@@ -105,3 +105,24 @@ def test_inconsistent_tableau_is_reported():
                           b=[sp.Rational(1, 4), sp.Rational(1, 4)])
     with pytest.warns(OutsideTheoryWarning, match="not consistent"):
         discretise(load_problem("lq"), half, "step")
+
+
+@pytest.mark.parametrize("tableau,problem", [("rk4", "tv_tracking"), ("gauss2", "tv_oscillator")])
+def test_stationarity_with_explicit_time(tableau, problem):
+    """f and L depend on t: the conditions must evaluate them at τ_i = t_n + c_i h (MATH.md 2),
+    as math_md_step does. Both costate forms are compared, so a time shift written the same
+    way in both cannot hide behind their agreement."""
+    test_stationarity_matches_math_md(tableau, problem, "stage")
+    disc = discretise(load_problem(problem), load_tableau(tableau), "stage")
+    sym, tab = disc.symbols, disc.tableau
+    # partner form: ∂J_h/∂u_i = h b_i ∇_u H(τ_i, Y_i, u_i, P_i)  (MATH.md 3.2)
+    H_u = continuous_system(disc.problem).H_u
+    names = disc.problem
+    for i in range(tab.stages):
+        mapping = {names.time: sym.t + tab.c[i] * sym.h,
+                   **dict(zip(names.states, sym.Y[i])),
+                   **dict(zip(names.controls, sym.u[disc.groups[i]])),
+                   **dict(zip(continuous_system(names).costates, sym.P[i]))}
+        for l, e in enumerate(H_u):
+            assert is_zero(disc.partner.control_gradient[i][l]
+                           - sym.h * tab.b[i] * e.xreplace(mapping))

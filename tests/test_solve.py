@@ -45,6 +45,12 @@ def test_bounds_are_respected():
     assert np.any(at_lower)  # the unbounded optimum starts at u ≈ -1.3
     assert solution.extra["active_bounds"]["controls"]["lower"] == int(np.sum(at_lower))
     assert solution.objective > LQ_N20["rk4"]
+    # discrete KKT (MATH.md 3.2): ∂J_h/∂u_ni = h b_i (u_ni + P_ni) for H = L + p(y/2 + u), so
+    # the bounded optimum minimises H stage by stage: u_ni = clip(−P_ni, −0.3, 0.3)
+    stage_costates = solution.stage_costates[:, :, 0, 0]
+    assert np.max(np.abs(solution.stage_controls[:, :, 0]
+                         - np.clip(-stage_costates, -0.3, 0.3))) < 1e-8
+    assert np.any(-stage_costates < -0.3) and np.any(np.abs(stage_costates) < 0.3)
 
 
 def test_json_schema_keys():
