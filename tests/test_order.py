@@ -4,7 +4,12 @@ Every tableau and every expected order below comes from the literature (Butcher 
 Hairer, Nørsett & Wanner I; Hager 2000; MATH.md 4), never from this code's output.
 """
 
+import dataclasses
+import fractions
 import json
+import math
+import pathlib
+import re
 
 import pytest
 import sympy as sp
@@ -15,8 +20,9 @@ from ocgen.errors import InputError
 from ocgen.order import (HAGER_CONDITIONS, certificate, classical_order, control_order,
                          format_certificate, hager_conditions)
 from ocgen.tableau import ButcherTableau
+from ocgen.tableau import load_tableau as load_tableau_file
 from ocgen.trees import (A_COLOUR, LEAF, PARTNER_COLOUR, RootedTree, bicoloured_trees,
-                         elementary_weight, residual_order_condition)
+                         elementary_weight, residual_order_condition, symplectic_classes)
 
 R = sp.Rational
 S15 = sp.sqrt(15)
@@ -454,3 +460,357 @@ def test_algebraic_fields_agree_with_direct_sympy(x):
             direct = elementary_weight(u, t.A, t.b, partner=P.A)
             assert close(m.value(u), direct)
             assert m.holds(u) == close(direct, R(1, u.density))
+
+
+# -- what users read: the printed certificate and the JSON values ------------------------------
+# Every number below is recomputed here with plain fractions from the literature tableaux
+# (SSPRK3: Shu & Osher 1988; RK4: Kutta 1901; explicit midpoint: Runge 1895), never read back
+# from the code's output.
+F = fractions.Fraction
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+SSPRK3_F = ([[F(0), F(0), F(0)], [F(1), F(0), F(0)], [F(1, 4), F(1, 4), F(0)]],
+            [F(1, 6), F(1, 6), F(2, 3)])
+RK4_F = ([[F(0)] * 4, [F(1, 2), F(0), F(0), F(0)], [F(0), F(1, 2), F(0), F(0)],
+          [F(0), F(0), F(1), F(0)]], [F(1, 6), F(1, 3), F(1, 3), F(1, 6)])
+MIDPOINT_F = ([[F(0), F(0)], [F(1, 2), F(0)]], [F(0), F(1)])
+
+
+def _fr(A, b):
+    """c = A1, the partner ã_ij = b_j − b_j a_ji / b_i (MATH.md 3.2), c̃ = Ã1, d = Aᵀb."""
+    s = len(b)
+    c = [sum(row) for row in A]
+    if any(x == 0 for x in b):
+        return c, None, None, None
+    P = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)]
+    d = [sum(b[i] * A[i][j] for i in range(s)) for j in range(s)]
+    return c, P, [sum(row) for row in P], d
+
+
+def _tree_conditions(A, b):
+    """(Σ b_i Φ_i(t), 1/γ(t)) of the rooted trees of order ≤ 5 (Butcher 2016, §30), by bracket."""
+    s = len(b)
+    R = range(s)
+    c = [sum(row) for row in A]
+    times = lambda u, v: [u[i] * v[i] for i in R]  # noqa: E731
+    Amul = lambda u: [sum(A[i][j] * u[j] for j in R) for i in R]  # noqa: E731
+    bdot = lambda u: sum(b[i] * u[i] for i in R)  # noqa: E731
+    c2, c3 = times(c, c), times(times(c, c), c)
+    Ac = Amul(c)
+    return {
+        "τ": (sum(b), F(1)),
+        "[τ]": (bdot(c), F(1, 2)),
+        "[τ²]": (bdot(c2), F(1, 3)), "[[τ]]": (bdot(Ac), F(1, 6)),
+        "[τ³]": (bdot(c3), F(1, 4)), "[τ[τ]]": (bdot(times(c, Ac)), F(1, 8)),
+        "[[τ²]]": (bdot(Amul(c2)), F(1, 12)), "[[[τ]]]": (bdot(Amul(Ac)), F(1, 24)),
+        "[τ⁴]": (bdot(times(c3, c)), F(1, 5)), "[τ²[τ]]": (bdot(times(c2, Ac)), F(1, 10)),
+        "[τ[τ²]]": (bdot(times(c, Amul(c2))), F(1, 15)),
+        "[τ[[τ]]]": (bdot(times(c, Amul(Ac))), F(1, 30)),
+        "[[τ][τ]]": (bdot(times(Ac, Ac)), F(1, 20)), "[[τ³]]": (bdot(Amul(c3)), F(1, 20)),
+        "[[τ[τ]]]": (bdot(Amul(times(c, Ac))), F(1, 40)),
+        "[[[τ²]]]": (bdot(Amul(Amul(c2))), F(1, 60)),
+        "[[[[τ]]]]": (bdot(Amul(Amul(Ac))), F(1, 120)),
+    }
+
+
+def _size(bracket):
+    """The number of vertices of a tree written like [τ²[τ]]."""
+    return sum({"[": 1, "τ": 1, "²": 1, "³": 2, "⁴": 3}.get(x, 0) for x in bracket)
+
+
+def _grid_numbers(lines):
+    """(A, b, c) read back from a printed c | A over bᵀ grid."""
+    rows = [line.split("|") for line in lines if "|" in line]
+    assert rows[-1][0].strip() == ""
+    return ([[F(x) for x in right.split()] for _, right in rows[:-1]],
+            [F(x) for x in rows[-1][1].split()], [F(left.strip()) for left, _ in rows[:-1]])
+
+
+def _failure_lines(lines):
+    """{tree or formula: (value, needed)} from printed "formula = v, needs w   tree t" lines."""
+    out = {}
+    for line in lines:
+        m = re.fullmatch(r"    (Σ [^=]*) = (\S+), needs (\S+)(?:   tree (\S+))?", line)
+        if m:
+            out[m[4] or m[1]] = (F(m[2]), F(m[3]))
+    return out
+
+
+def _body(text):
+    """The report without its wrapped "source: …" lines."""
+    lines = text.splitlines()
+    assert lines[1].startswith("source: ")
+    k = 2
+    while lines[k].startswith("  ") and not lines[k].startswith("    "):
+        k += 1
+    return [lines[0]] + lines[k:], lines[1:k]
+
+
+SSPRK3_REPORT = """\
+SSPRK3: 3 stages, explicit
+      0 |   0    0    0
+      1 |   1    0    0
+    1/2 | 1/4  1/4    0
+    ----+--------------
+        | 1/6  1/6  2/3
+Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:
+    -1 | 1/6  -5/6  -1/3
+     0 | 1/6   1/6  -1/3
+     1 | 1/6   1/6   2/3
+    ---+----------------
+       | 1/6   1/6   2/3
+c̃ = (-1, 0, 1)  ≠ c = (0, 1, 1/2): stage costates sit at other times than the stages
+Classical order: 3   (8 conditions, exact arithmetic)
+  fails at order 4:
+    Σ b_i c_i a_ij c_j = 1/12, needs 1/8   tree [τ[τ]]
+    Σ b_i a_ij c_j² = 1/6, needs 1/12   tree [[τ²]]
+    Σ b_i a_ij a_jk c_k = 0, needs 1/24   tree [[[τ]]]
+Optimal-control order: 2   (5 independent conditions)
+  fails at order 3:
+    Σ d_j²/b_j = 5/6, needs 1/3"""
+
+
+def test_printed_certificate_of_ssprk3():
+    """README's tour: `ocgen order ssprk3`, every number checked against fractions."""
+    from ocgen.tableau import load_tableau
+    t = load_tableau("ssprk3")
+    body, source = _body(format_certificate(t))
+    assert body == SSPRK3_REPORT.splitlines()
+    # the source: the citation wrapped at 96 characters, continued with an indent of 2
+    assert all(len(x) <= 96 for x in source) and len(source) > 1
+    assert all(x.startswith("  ") and x[2] != " " for x in source[1:])
+    assert "".join(source).replace(" ", "") == ("source:" + t.citation).replace(" ", "")
+    # the numbers
+    A, b = SSPRK3_F
+    c, P, ct, d = _fr(A, b)
+    lines = SSPRK3_REPORT.splitlines()
+    assert _grid_numbers(lines[1:6]) == (A, b, c)
+    assert _grid_numbers(lines[7:12]) == (P, b, ct)
+    assert lines[12] == (f"c̃ = ({', '.join(map(str, ct))})  ≠ c = ({', '.join(map(str, c))}):"
+                         " stage costates sit at other times than the stages")
+    conditions = _tree_conditions(A, b)
+    # order 3 holds (1 + 1 + 2 trees); of the 4 trees of order 4, exactly the listed ones fail
+    assert all(v == w for k, (v, w) in conditions.items() if _size(k) <= 3)
+    order4 = [k for k in conditions if _size(k) == 4]
+    assert len(order4) == 4  # 1 + 1 + 2 + 4 = 8 conditions checked
+    printed = _failure_lines(lines[14:18])
+    assert printed == {k: conditions[k] for k in order4 if conditions[k][0] != conditions[k][1]}
+    # the optimal-control order, one condition per class of orders 1, 2, 3 (1 + 1 + 3 = 5):
+    # Hager's order-3 conditions, of which Σ d_j²/b_j fails
+    assert sum(b[j] * c[j] ** 2 for j in range(3)) == F(1, 3)
+    assert sum(c[j] * d[j] for j in range(3)) == F(1, 6)
+    assert _failure_lines(lines[19:]) == {"Σ d_j²/b_j": (sum(x * x / y for x, y in zip(d, b)),
+                                                        F(1, 3))}
+
+
+def test_printed_certificate_of_rk4():
+    A, b = RK4_F
+    c, P, ct, d = _fr(A, b)
+    text = format_certificate(RK4)
+    lines = text.splitlines()
+    assert lines[0] == "RK4: 4 stages, explicit" and lines[1].startswith("      0 |")
+    assert _grid_numbers(lines[1:7]) == (A, b, c)
+    assert lines[7] == "Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:"
+    assert _grid_numbers(lines[8:14]) == (P, b, ct)
+    assert lines[5] == "    ----+-------------------"
+    assert lines[12] == "    ----+----------------------"
+    assert ct == c and lines[14] == "c̃ = (0, 1/2, 1/2, 1)  = c"
+    conditions = _tree_conditions(A, b)
+    failing5 = [k for k, (v, w) in conditions.items() if _size(k) == 5 and v != w]
+    assert all(v == w for k, (v, w) in conditions.items() if _size(k) <= 4)
+    # 1 + 1 + 2 + 4 + 9 rooted trees of order ≤ 5
+    assert lines[15] == "Classical order: 4   (17 conditions, exact arithmetic)"
+    assert lines[16] == "  fails at order 5:"
+    printed = _failure_lines(lines[17:20])
+    assert len(printed) == 3 and printed == {k: conditions[k] for k in printed}
+    assert lines[20] == f"    … and {len(failing5) - 3} more"
+    # 1 + 1 + 3 + 8 + 27 classes of bi-coloured trees (oriented free trees) of order ≤ 5
+    assert lines[21] == "Optimal-control order: 4   (40 independent conditions)"
+    representatives = [cls[0][0] for cls in symplectic_classes(5)]
+    Pm = sp.Matrix(P)
+    failing = [u for u in representatives
+               if elementary_weight(u, RK4.A, RK4.b, partner=Pm) != R(1, u.density)]
+    assert len(representatives) == 27
+    assert _failure_lines(lines[23:26]) == printed
+    assert lines[26:] == [f"    … and {len(failing) - 3} more"]
+
+
+def test_printed_certificate_without_partner():
+    A, b = MIDPOINT_F
+    c, *_ = _fr(A, b)
+    body, _ = _body(format_certificate("explicit midpoint"))
+    conditions = _tree_conditions(A, b)
+    assert body[:6] == ["Explicit midpoint: 2 stages, explicit", "      0 |   0  0",
+                        "    1/2 | 1/2  0", "    ----+-------", "        |   0  1",
+                        "Partner tableau Ã: none (b_1 = 0)"]
+    assert _grid_numbers(body[1:5]) == (A, b, c)
+    assert body[6] == "Classical order: 2   (4 conditions, exact arithmetic)"
+    assert _failure_lines(body[8:10]) == {k: conditions[k] for k in ("[τ²]", "[[τ]]")}
+    assert conditions["[τ²]"][0] != F(1, 3) and conditions["[[τ]]"][0] != F(1, 6)
+    assert body[10:] == [
+        "Optimal-control order: undefined (b_1 = 0: a stage with b_i = 0 has no partner "
+        "(costate) stage and its stage control carries no running cost, so the discrete "
+        "problem loses coercivity (MATH.md 3.3))"]
+
+
+def test_printed_certificate_of_forward_euler():
+    """Euler's partner is the implicit Euler step ã = 1 (b = 1, a = 0): c̃ = 1 ≠ c = 0."""
+    body, _ = _body(format_certificate("euler"))
+    assert body == [
+        "Forward Euler: 1 stages, explicit",
+        "    0 | 0", "    --+--", "      | 1",
+        "Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:",
+        "     1 | 1", "    ---+--", "       | 1",
+        "c̃ = (1)  ≠ c = (0): stage costates sit at other times than the stages",
+        "Classical order: 1   (2 conditions, exact arithmetic)",
+        "  fails at order 2:", "    Σ b_i c_i = 0, needs 1/2   tree [τ]",
+        "Optimal-control order: 1   (2 independent conditions)",
+        "  fails at order 2:", "    Σ d_j = 0, needs 1/2"]
+
+
+def test_printed_certificate_of_a_symplectic_method():
+    lines = format_certificate(GAUSS2).splitlines()
+    assert lines[0] == "Gauss-2: 2 stages, fully implicit"
+    assert lines[5:7] == ["Partner tableau Ã = A (the method is symplectic)",
+                          "c̃ = (1/2 - sqrt(3)/6, sqrt(3)/6 + 1/2)  = c"]
+
+
+def test_source_wraps_at_96_characters():
+    """A line of 96 characters stays whole; one of 97 is broken."""
+    x, y = "x" * 85, "y" * 93
+    t = ButcherTableau(name="w", A=sp.ImmutableMatrix([[0]]), b=[1], citation=f"{x} ab {y} z")
+    lines = format_certificate(t, max_order=1, max_control_order=1).splitlines()
+    assert lines[1:5] == [f"source: {x} ab", f"  {y}", "  z", "    0 | 0"]
+    assert len(lines[1]) == 96 and len(lines[2] + " z") == 97
+
+
+def test_printed_rounded_and_exact_decimal_verdicts():
+    """SSP(2,2)* with 15-digit decimals (examples/ssp22_star.toml): order 2 within the
+    tolerance 10^(2−15); read as exact rationals, Σ b_i c_i misses 1/2 by about 1e-15."""
+    path = EXAMPLES / "ssp22_star.toml"
+    text = format_certificate(str(path))
+    assert ("Classical order: 2   (4 conditions, entries rounded to 15 digits: tolerance 1e-13 "
+            "relative to each condition)") in text.splitlines()
+    assert "MISMATCH" not in text
+    b2, c2 = F("0.607625218510713"), F("0.822875655532364")
+    residual = b2 * c2 - F(1, 2)  # b_1 c_1 = 0
+    assert -1.5e-15 < residual < -0.5e-15  # "− 1e-15"
+    assert round(-math.log10(abs(residual) / (b2 * c2))) == 15
+    exact = format_certificate(load_tableau_file(path, exact_decimals=True)).splitlines()
+    assert ("Classical order: 1   (the library records 2: MISMATCH)   (2 conditions, exact "
+            "arithmetic)") in exact
+    assert ("    Σ b_i c_i = 1/2 − 1e-15: the coefficients look rounded to 15 digits   tree [τ]"
+            in exact)
+    assert exact[-2:] == ["  fails at order 2:",
+                          "    Σ d_j = 1/2 − 1e-15: the coefficients look rounded to 15 digits"]
+
+
+def test_printed_residual_above_the_condition():
+    """b = 1 + 10⁻¹⁵: Σ b_i misses 1 by +1e-15, 15 digits against |b| = 1."""
+    t = ButcherTableau(name="w", A=sp.ImmutableMatrix([[0]]), b=[R(10**15 + 1, 10**15)])
+    lines = format_certificate(t, max_order=2, max_control_order=2).splitlines()
+    assert lines[-5:] == [
+        "  fails at order 1:",
+        "    Σ b_i = 1 + 1e-15: the coefficients look rounded to 15 digits   tree τ",
+        "Optimal-control order: 0   (1 independent conditions)", "  fails at order 1:",
+        "    Σ b_j = 1 + 1e-15: the coefficients look rounded to 15 digits"]
+
+
+def test_literature_mismatch_is_printed_only_on_disagreement():
+    def line(t, **kw):
+        return [x for x in format_certificate(dataclasses.replace(t, **kw), max_order=5,
+                                              max_control_order=5).splitlines()
+                if x.startswith(("Classical", "Optimal"))]
+
+    assert line(RK4, literature_order=4, literature_control_order=4) == [
+        "Classical order: 4   (17 conditions, exact arithmetic)",
+        "Optimal-control order: 4   (40 independent conditions)"]
+    assert line(RK4, literature_order=3, literature_control_order=5) == [
+        "Classical order: 4   (the library records 3: MISMATCH)   (17 conditions, exact "
+        "arithmetic)",
+        "Optimal-control order: 4   (the library records 5: MISMATCH)   (40 independent "
+        "conditions)"]
+    # an order reached at the limit is a lower bound: a larger recorded order agrees with it
+    assert line(GAUSS3, literature_order=6)[0].startswith("Classical order: ≥ 5   (")
+    assert "MISMATCH" in line(GAUSS3, literature_order=4)[0]
+    assert "MISMATCH" not in line(GAUSS3, literature_order=5)[0]
+
+
+def test_failure_list_is_cut_after_max_listed():
+    """RK4 fails all 9 conditions of order 5 (Butcher 2016, §30; recomputed below)."""
+    conditions = _tree_conditions(*RK4_F)
+    assert sum(_size(k) == 5 and v != w for k, (v, w) in conditions.items()) == 9
+    lines = format_certificate(RK4, max_order=5, max_control_order=4, max_listed=8).splitlines()
+    assert lines.count("    … and 1 more") == 1
+    assert lines[lines.index("    … and 1 more") - 9] == "  fails at order 5:"
+    lines = format_certificate(RK4, max_order=5, max_control_order=4, max_listed=9).splitlines()
+    assert not any("more" in x for x in lines)
+    assert lines[-11] == "  fails at order 5:" and lines[-2].endswith("tree [[[[τ]]]]")
+    assert lines[-1] == "Optimal-control order: ≥ 4   (13 independent conditions)"  # 1+1+3+8
+
+
+def test_json_certificate_values_of_ssprk3():
+    from ocgen.tableau import load_tableau
+    t = load_tableau("ssprk3")
+    A, b = SSPRK3_F
+    c, P, ct, d = _fr(A, b)
+    conditions = _tree_conditions(A, b)
+    text = lambda xs: [str(x) for x in xs]  # noqa: E731
+    classical = [{"kind": "classical", "order": 4, "tree": k, "formula": f,
+                  "value": str(conditions[k][0]), "expected": str(conditions[k][1]),
+                  "residual": str(conditions[k][0] - conditions[k][1]), "note": None}
+                 for k, f in [("[τ[τ]]", "Σ b_i c_i a_ij c_j"), ("[[τ²]]", "Σ b_i a_ij c_j²"),
+                              ("[[[τ]]]", "Σ b_i a_ij a_jk c_k")]]
+    hager = sum(x * x / y for x, y in zip(d, b))
+    assert certificate(t) == {
+        "name": "SSPRK3", "aliases": list(t.aliases), "stages": 3, "explicit": True,
+        "kind": "explicit", "exact": True, "tolerance": 0.0,
+        "A": [text(row) for row in A], "b": text(b), "c": text(c),
+        "order": 3, "order_at_least": False, "max_order": 8,
+        "control_order": 2, "control_order_at_least": False, "control_order_reason": None,
+        "max_control_order": 6, "literature_order": 3, "literature_control_order": 2,
+        "weights_positive": True, "zero_weights": [], "negative_weights": [],
+        "symplectic": False,
+        "partner": {"A": [text(row) for row in P], "b": text(b), "c": text(ct)},
+        "c_tilde": text(ct), "c_tilde_equals_c": False,
+        "failed_conditions": classical + [
+            {"kind": "control", "order": 3, "tree": "[τ̃²]", "formula": "Σ d_j²/b_j",
+             "value": str(hager), "expected": "1/3", "residual": str(hager - F(1, 3)),
+             "note": None}],
+    }
+    assert "Shu-Osher" in t.aliases and "SSP33" in t.aliases
+
+
+def test_json_certificate_of_a_rounded_tableau():
+    cert = certificate(str(EXAMPLES / "ssp22_star.toml"), max_order=3, max_control_order=3)
+    assert (cert["exact"], cert["tolerance"], cert["order"], cert["max_order"]) == (
+        False, 1e-13, 2, 3)
+    assert (cert["control_order"], cert["max_control_order"]) == (2, 3)
+    assert (cert["literature_order"], cert["literature_control_order"]) == (2, None)
+    assert cert["A"] == [["0", "0"], ["0.822875655532364", "0"]]
+    assert cert["c"] == ["0", "0.822875655532364"] and cert["c_tilde_equals_c"] is False
+    exact = certificate(load_tableau_file(EXAMPLES / "ssp22_star.toml", exact_decimals=True),
+                        max_order=3, max_control_order=3)
+    b2, c2 = F("0.607625218510713"), F("0.822875655532364")
+    (first, second) = exact["failed_conditions"]
+    assert first == {"kind": "classical", "order": 2, "tree": "[τ]", "formula": "Σ b_i c_i",
+                     "value": str(b2 * c2), "expected": "1/2", "residual": str(b2 * c2 - F(1, 2)),
+                     "note": "the coefficients look rounded to 15 digits"}
+    assert second["formula"] == "Σ d_j" and second["value"] == str(b2 * c2)
+
+
+def test_json_certificate_with_zero_and_negative_weights():
+    t = method("zero and negative", [[0, 0, 0], [1, 0, 0], [0, 1, 0]], [0, R(-1, 2), R(3, 2)])
+    cert = certificate(t, max_order=3, max_control_order=3)
+    assert (cert["zero_weights"], cert["negative_weights"]) == ([1], [2])
+    assert cert["weights_positive"] is False and cert["control_order"] is None
+    assert cert["control_order_at_least"] is False and cert["max_control_order"] == 3
+    assert cert["partner"] is cert["c_tilde"] is cert["c_tilde_equals_c"] is None
+    assert cert["control_order_reason"] == (
+        "b_1 = 0, b_2 = -1/2 < 0: a stage with b_i = 0 has no partner (costate) stage and its "
+        "stage control carries no running cost, so the discrete problem loses coercivity; a "
+        "negative weight makes the discrete problem unbounded below (MATH.md 3.3)")
+    # Σ b = 1, Σ b c = −1/2 + 3/2 = 1 ≠ 1/2
+    assert cert["order"] == 1 and cert["failed_conditions"] == [
+        {"kind": "classical", "order": 2, "tree": "[τ]", "formula": "Σ b_i c_i", "value": "1",
+         "expected": "1/2", "residual": "1/2", "note": None}]
+    assert cert["aliases"] == [] and cert["kind"] == "explicit" and cert["explicit"] is True
