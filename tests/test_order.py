@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ocgen.errors import InputError
 from ocgen.order import (HAGER_CONDITIONS, certificate, classical_order, control_order,
-                         format_certificate, hager_conditions)
+                         format_certificate, format_tableau, hager_conditions)
 from ocgen.tableau import ButcherTableau
 from ocgen.tableau import load_tableau as load_tableau_file
 from ocgen.trees import (A_COLOUR, LEAF, PARTNER_COLOUR, RootedTree, bicoloured_trees,
@@ -443,6 +443,8 @@ def test_classical_members_of_the_families():
     sp.sqrt(2) / 4 + sp.sqrt(3) / 6,          # Q(√2, √3), degree 4
     sp.sqrt(R(1, 2) + sp.sqrt(3) / 3),        # minimal polynomial 12x⁴ − 12x² − 1: not monic
     sp.sqrt(R(1, 2) + sp.sqrt(2) / 4),        # cos(π/8)
+    sp.cbrt(2) / 2,                           # Q(∛2), degree 3
+    sp.CRootOf(sp.Symbol("x") ** 2 + sp.Symbol("x") - 1, 1),  # (√5 − 1)/2: θ² = 1 − θ
 ])
 def test_algebraic_fields_agree_with_direct_sympy(x):
     # The fast engine (algebraic integers with common denominators) against plain SymPy,
@@ -730,9 +732,34 @@ def test_literature_mismatch_is_printed_only_on_disagreement():
         "Optimal-control order: 4   (the library records 5: MISMATCH)   (40 independent "
         "conditions)"]
     # an order reached at the limit is a lower bound: a larger recorded order agrees with it
-    assert line(GAUSS3, literature_order=6)[0].startswith("Classical order: ≥ 5   (")
+    assert line(GAUSS3, literature_order=6)[0] == (
+        "Classical order: ≥ 5   (17 conditions, exact arithmetic)")  # 1 + 1 + 2 + 4 + 9
     assert "MISMATCH" in line(GAUSS3, literature_order=4)[0]
     assert "MISMATCH" not in line(GAUSS3, literature_order=5)[0]
+
+
+def test_defaults_and_names():
+    """Gauss-3 has optimal-control order 6 = 2s: at the default limit 6 a lower bound, after
+    1 + 1 + 3 + 8 + 27 + 91 classes; a tableau may be given by name."""
+    assert "Optimal-control order: ≥ 6   (131 independent conditions)" in (
+        format_certificate(GAUSS3).splitlines())
+    assert format_tableau("ssprk3").splitlines() == [
+        x[4:] for x in SSPRK3_REPORT.splitlines()[1:6]]
+    two = method("two zero weights", [[0, 0, 0], [1, 0, 0], [0, 1, 0]], [0, 0, 1])
+    assert "Partner tableau Ã: none (b_1 = 0, b_2 = 0)" in format_certificate(two).splitlines()
+
+
+def test_rounded_c_tilde_equals_c_within_the_tolerance():
+    """RK4 in 17-digit floats: c̃ = (0, 1/2, 1/2, 1) = c only up to rounding."""
+    rk4_float = method("RK4 (floats)", [[sp.Float(float(x), 17) for x in row]
+                                        for row in RK4.A.tolist()],
+                       [sp.Float(float(x), 17) for x in RK4.b])
+    c_tilde = rk4_float.partner().c
+    assert any(x != y for x, y in zip(c_tilde, rk4_float.c))
+    assert all(abs(x - y) < 1e-15 for x, y in zip(c_tilde, rk4_float.c))
+    assert certificate(rk4_float, max_order=4, max_control_order=4)["c_tilde_equals_c"] is True
+    assert "c̃ = (" in format_certificate(rk4_float, 4, 4) and "  = c\n" in format_certificate(
+        rk4_float, 4, 4)
 
 
 def test_failure_list_is_cut_after_max_listed():
