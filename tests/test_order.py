@@ -115,7 +115,9 @@ def test_control_order(tableau, order):
     result = control_order(tableau)
     assert result.order == order and result.reason is None and not result.at_least
     assert result.failed and all(c.kind == "control" for c in result.failed)
-    assert control_order(tableau, all_trees=True).order == order
+    every = control_order(tableau, all_trees=True)
+    assert every.order == order and every.kind == "control"
+    assert every.failed and all(c.kind == "control" for c in every.failed)
 
 
 def test_gauss3_control_order_at_least_six():
@@ -148,6 +150,10 @@ def test_zero_weight_has_no_control_order():
     assert result.order is None and "b_1 = 0" in result.reason
     assert str(result).startswith("undefined")
     assert "b_2 = 0" in control_order(HEUN3).reason
+    assert (result.kind, result.tolerance, result.max_order) == ("control", 0, 6)
+    rounded = method("midpoint (decimals)", [[0, 0], [sp.Float("0.5", 15), 0]],
+                     [0, sp.Float("1.0", 15)])
+    assert control_order(rounded, max_order=3).tolerance == 1e-13  # 15 digits: 10^(2−15)
 
 
 def test_negative_weight_has_no_control_order():
@@ -157,9 +163,10 @@ def test_negative_weight_has_no_control_order():
 
 
 def test_bad_max_order():
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="^max_order must be an integer from 1 to 12, found 0$"):
         classical_order(RK4, max_order=0)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError,
+                       match="^max_control_order must be an integer from 1 to 8, found 99$"):
         control_order(RK4, max_order=99)
 
 
