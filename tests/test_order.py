@@ -156,6 +156,18 @@ def test_zero_weight_has_no_control_order():
     assert control_order(rounded, max_order=3).tolerance == 1e-13  # 15 digits: 10^(2−15)
 
 
+def test_hager_conditions_need_nonzero_weights():
+    with pytest.raises(InputError, match=r"^explicit midpoint: Hager's conditions divide by b, "
+                                         r"but b_1 = 0: a stage with b_i = 0 has no partner"):
+        hager_conditions(MIDPOINT)
+
+
+def test_rounded_failure_reported_with_hagers_formulas_keeps_the_tolerance():
+    result = control_order(str(EXAMPLES / "ssp22_star.toml"), max_order=4)
+    assert result.order == 2 and result.tolerance == 1e-13  # 15 digits: 10^(2−15)
+    assert result.failed[0].formula == "Σ b_j c_j²"
+
+
 def test_negative_weight_has_no_control_order():
     result = control_order(NEGATIVE)
     assert result.order is None
