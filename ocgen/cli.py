@@ -127,7 +127,7 @@ def cmd_tableau_show(args) -> int:
     elif args.latex:
         print(t.latex())
     else:
-        print(f"{t.name}: {t.stages} stages, {t.kind}")
+        print(f"{t.name}: {t.stages} stage{'s' if t.stages != 1 else ''}, {t.kind}")
         if t.aliases:
             print(f"aliases: {', '.join(t.aliases)}")
         if t.citation:

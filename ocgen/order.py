@@ -508,7 +508,7 @@ def format_certificate(tableau, max_order: int = 8, max_control_order: int = 6,
     s = t.stages
     classical = classical_order(t, max_order)
     control = control_order(t, max_control_order)
-    lines = [f"{t.name}: {s} stages, {t.kind}"]
+    lines = [f"{t.name}: {s} stage{'s' if s != 1 else ''}, {t.kind}"]
     if t.citation:
         lines += textwrap.wrap(f"source: {t.citation}", width=96, subsequent_indent="  ")
     lines += _indent(format_tableau(t).splitlines())

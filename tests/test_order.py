@@ -677,7 +677,7 @@ def test_printed_certificate_of_forward_euler():
     """Euler's partner is the implicit Euler step ã = 1 (b = 1, a = 0): c̃ = 1 ≠ c = 0."""
     body, _ = _body(format_certificate("euler"))
     assert body == [
-        "Forward Euler: 1 stages, explicit",
+        "Forward Euler: 1 stage, explicit",
         "    0 | 0", "    --+--", "      | 1",
         "Partner tableau Ã = 1bᵀ − B⁻¹AᵀB (costate stages), b̃ = b:",
         "     1 | 1", "    ---+--", "       | 1",
