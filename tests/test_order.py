@@ -180,6 +180,11 @@ def test_bad_max_order():
     with pytest.raises(InputError,
                        match="^max_control_order must be an integer from 1 to 8, found 99$"):
         control_order(RK4, max_order=99)
+    with pytest.raises(InputError, match="^max_order must be an integer from 1 to 12, found True$"):
+        classical_order(RK4, max_order=True)
+    euler = load_tableau_file("euler")  # the limits themselves are allowed
+    assert classical_order(euler, max_order=12).order == 1
+    assert control_order(euler, max_order=8).order == 1
 
 
 # -- certificate -----------------------------------------------------------------------------
