@@ -225,7 +225,7 @@ def transcription(n_steps, symbolic="MX"):
     terminal_cost = terminal_function().map(k)(y[:, (n - 1) * k:], q)[0]
     return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y)),
             "p": casadi.vertcat(casadi.vec(t), casadi.vec(h), casadi.vec(y0), casadi.vec(q)),
-            "f": casadi.sum2(cost) + casadi.sum2(terminal_cost),
+            "f": casadi.densify(casadi.sum2(cost) + casadi.sum2(terminal_cost)),
             "g": casadi.vertcat(casadi.vec(R), casadi.vec(y - y_next))}
 
 

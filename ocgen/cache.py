@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -65,7 +66,15 @@ def import_source(text: str) -> ModuleType:
 
 
 def _holds(path: Path, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data`` (False if missing or unreadable)."""
+    """Whether ``path`` is a regular file holding exactly ``data``. Anything else found there
+    (a folder, a FIFO that would block a read, a symlink) is removed, so the entry is rebuilt."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        shutil.rmtree(path) if stat.S_ISDIR(info.st_mode) else path.unlink()
+        return False
     try:
         with open(path, "rb") as file:
             return file.read(len(data) + 1) == data

@@ -437,6 +437,41 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``ocgen`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+class _Stdout:
+    """sys.stdout that, once its reader has gone (``ocgen … | head``), discards the rest
+    quietly: no BrokenPipeError traceback, and the command keeps its own exit status."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     _Parser.json_errors = "--json" in argv
     args = parser.parse_args(argv)
@@ -445,10 +480,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         return args.func(args) or 0
-    except BrokenPipeError:  # e.g. `ocgen tableau list | head`: the reader has gone
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
     except SolveError as err:  # the input was fine, the numerics failed
         _report(args, str(err), None, None)
         return EXIT_NOT_SOLVED

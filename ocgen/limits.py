@@ -19,6 +19,8 @@ MAX_MEMBER_PARAMETERS      256         member parameters of a problem file
 MAX_EXPRESSION_NODES       2 000       nodes of one expression, parameters substituted
 MAX_EXPRESSION_DEPTH       64          nesting of one expression, parameters substituted
 MAX_DERIVATIVE_NODES       20 000      nodes of all first derivatives of f, L and Φ
+MAX_FIELD_DEGREE           32          degree bound of the number field of a tableau's exact
+                                       entries, for exact order verdicts
 MEMORY_FRACTION            1/2         of physical memory, for the arrays of a solve
 MEMORY_FALLBACK            8 GiB       that memory limit where physical memory is unknown
 =========================  ==========  ==========================================================
@@ -43,6 +45,9 @@ MAX_MEMBER_PARAMETERS = 256
 MAX_EXPRESSION_NODES = 2_000
 MAX_EXPRESSION_DEPTH = 64
 MAX_DERIVATIVE_NODES = 20_000
+MAX_FIELD_DEGREE = 32
+"""Five square roots (degree 32) take 2 s to bring into one field; six (64) over 5 minutes,
+as do cos(π/23) with cos(π/19) (bound 11·9 = 99)."""
 MEMORY_FRACTION = 0.5
 MEMORY_FALLBACK = 8 << 30
 """The memory limit where the physical memory cannot be read."""

@@ -52,6 +52,30 @@ def is_zero(value, tolerance: float = 0.0) -> bool:
     return sp.minimal_polynomial(value, _x) == _x
 
 
+def field_degree_bound(values) -> tuple[int, list[sp.Expr]]:
+    """(bound, generators): an upper bound on the degree over Q of the field the exact
+    ``values`` generate, and the algebraic constants behind it.
+
+    Roots r^(p/q) count q each. The trigonometric constants sin, cos, tan(πp/q) all lie in the
+    real subfield of Q(ζ_4L), L the lcm of their q, of degree φ(4L)/2; they count that, or the
+    product of their own bounds (φ(2q)/2 for a cosine, φ(4q)/2 otherwise) when smaller. The
+    bound multiplies these counts, so dependent generators (nested radicals SymPy writes for
+    cos(π/24)) can make it larger than the true degree.
+    """
+    atoms = set().union(*(as_number(v).atoms(sp.Pow, sp.cos, sp.sin, sp.tan) for v in values))
+    atoms = sorted(atoms, key=sp.default_sort_key)
+    roots = [a for a in atoms if isinstance(a, sp.Pow) and a.exp.is_Rational
+             and not a.exp.is_Integer]
+    trig = [a for a in atoms if not isinstance(a, sp.Pow)]
+    bound = math.prod(int(a.exp.q) for a in roots)
+    if trig:
+        qs = [int(sp.Rational(a.args[0] / sp.pi).q) for a in trig]
+        own = math.prod(int(sp.totient(2 * q) // 2 if a.func is sp.cos else sp.totient(4 * q) // 2)
+                        for a, q in zip(trig, qs))
+        bound *= min(own, int(sp.totient(4 * math.lcm(*qs)) // 2))
+    return bound, roots + trig
+
+
 # -- rounded entries ---------------------------------------------------------------------------
 def digits(*values) -> int:
     """Significant decimal digits of rounded values (numbers or matrices): the most digits

@@ -34,7 +34,8 @@ import sympy as sp
 from sympy.polys.constructor import construct_domain
 
 from .errors import InputError
-from .numbers import exact_decimal, exact_text, is_zero, rounding_note, show
+from .limits import MAX_FIELD_DEGREE
+from .numbers import exact_decimal, exact_text, field_degree_bound, is_zero, rounding_note, show
 from .tableau import ButcherTableau, canonical_entry, load_tableau
 from .trees import (A_COLOUR, LEAF, PARTNER_COLOUR, ElementaryWeights, RootedTree,
                     bicoloured_trees, rooted_trees, symplectic_classes)
@@ -152,6 +153,18 @@ class _AlgInt:
         return any(self.c)
 
 
+def _check_field(tableau: ButcherTableau, entries) -> None:
+    """InputError before the number field of the entries is built, when its degree may exceed
+    MAX_FIELD_DEGREE (building it costs time exponential in the number of generators)."""
+    bound, generators = field_degree_bound(entries)
+    if bound > MAX_FIELD_DEGREE:
+        shown = ", ".join(map(str, generators[:6])) + (", …" if len(generators) > 6 else "")
+        raise InputError(f"the exact entries generate a number field of degree up to {bound} "
+                         f"({shown}), more than the limit of {MAX_FIELD_DEGREE} for exact "
+                         "verdicts; give some entries as decimals for a verdict with a stated "
+                         "tolerance", source=tableau.source)
+
+
 class _Method:
     """A tableau prepared for checking: entries in one number field, the partner, a memo.
 
@@ -167,6 +180,7 @@ class _Method:
         self.exact = tableau.is_exact
         self.tolerance = tableau.tolerance
         entries = [exact_decimal(x) for x in list(tableau.A) + list(tableau.b)]
+        _check_field(tableau, entries)
         K, elems = construct_domain(entries, extension=True)
         if K.is_ZZ:
             K, elems = K.get_field(), [K.get_field().convert(x, K) for x in elems]

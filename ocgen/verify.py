@@ -34,7 +34,7 @@ import sympy as sp
 
 from .derive import CONTROL_MODES, InternalSymbol, OutsideTheoryWarning, continuous_system, \
     control_groups, outside_theory_reason
-from .errors import OcgenError
+from .errors import OcgenError, SolveError
 from .limits import check_memory
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, load_tableau
@@ -264,7 +264,7 @@ def reference_solution(problem, guess=None, tolerance: float = 1e-10,
         first = solve_bvp(fun, bc, x, z, fun_jac=fun_jac, bc_jac=bc_jac, tol=tolerance,
                           max_nodes=max_nodes)
         if first.status != 0:
-            raise OcgenError(f"the BVP reference for {problem.name} did not converge at tol "
+            raise SolveError(f"the BVP reference for {problem.name} did not converge at tol "
                              f"{tolerance:g}: {first.message}")
         x2 = np.sort(np.concatenate([first.x, (first.x[1:] + first.x[:-1]) / 2]))
         second = solve_bvp(fun, bc, x2, first.sol(x2), fun_jac=fun_jac, bc_jac=bc_jac,
@@ -765,5 +765,8 @@ def plot_verification(v: Verification, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(str(path), format="png")
+    try:
+        fig.savefig(str(path), format="png")
+    except OSError as err:
+        raise OcgenError(f"{path}: cannot write the plot: {err.strerror or err}") from None
     return fig

@@ -6,6 +6,7 @@ import inspect
 import marshal
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -169,6 +170,24 @@ def test_corrupt_entry_is_rebuilt(folder, content):
     folder.mkdir(mode=0o700)
     entry(folder).write_bytes(content)
     assert cache.import_source(SOURCE).VALUE == 42
+    assert entry(folder).read_text(encoding="utf-8") == SOURCE
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_entry_that_is_not_a_file_is_rebuilt(folder, kind):
+    """A folder at the entry's name, or a FIFO (whose open() would block forever)."""
+    folder.mkdir(mode=0o700)
+    if kind == "folder":
+        entry(folder).mkdir()
+        (entry(folder) / "inside.py").write_text("VALUE = 0\n")
+    else:
+        os.mkfifo(entry(folder))
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the cache entry blocked"))
+    signal.alarm(20)
+    try:
+        assert cache.import_source(SOURCE).VALUE == 42
+    finally:
+        signal.alarm(0)
     assert entry(folder).read_text(encoding="utf-8") == SOURCE
 
 

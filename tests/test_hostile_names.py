@@ -321,3 +321,18 @@ def test_error_messages_escape_control_characters(in_tmp, capsys):
     assert main(["solve", "--tableau", "rk4", "--problem", str(path), "--steps", "2"]) == 2
     err = capsys.readouterr().err
     assert "\\x1b[2J\\x07: unknown key" in err and "\x1b" not in err and "\x07" not in err
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["solve", "--tableau", "rk4", "--problem", "missing_problem", "--steps", "3"], 2),
+    (["solve", "--tableau", "rk4", "--problem", "lq", "--steps", "300", "--max-iterations",
+      "1"], 1),
+])
+def test_closed_pipe_keeps_the_exit_status(argv, status):
+    """Nothing read (`| head -c 0`): an error, or a solve that did not converge, still exits
+    with its own status and no traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "ocgen.cli", *argv, "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == status and "Traceback" not in err

@@ -393,3 +393,14 @@ def test_verify_says_which_solves_did_not_converge(capsys):
                        "10,20")
     assert code == 0  # outside the theory is no failed verdict
     assert "NOT converged at N = 10, 20: objective unbounded below" in out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_identically_zero_objective(tmp_path, capsys, backend):
+    """No running or terminal cost: J_h ≡ 0, every control is optimal (CasADi needs a dense
+    objective even when it is structurally zero)."""
+    path = problem_file(tmp_path, running_cost=None)
+    code, out, err = run(capsys, "solve", "--tableau", "rk4", "--problem", path, "--steps", 3,
+                         "--backend", backend, "--json")
+    data = strict_json(out)
+    assert code == 0 and data["converged"] and data["objective"] == 0 and "Traceback" not in err

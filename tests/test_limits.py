@@ -2,6 +2,7 @@
 through the command line, with one located line and exit status 2; input at the limits works."""
 
 import json
+import math
 import os
 
 import pytest
@@ -262,3 +263,44 @@ def test_builtins_are_within_the_limits():
     for name in builtin_problem_names():
         load_problem(name)
     assert solve("rk4", "tanh_ensemble", 4, "step").steps == 4
+
+
+def _tableau(tmp_path, A, b, name="field") -> str:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"name": name, "A": A, "b": b}))
+    return str(path)
+
+
+@pytest.mark.parametrize("A, b, bound", [
+    ([[0, 0], ["cos(pi/23)/2", 0]], ["1/2", "cos(pi/19)/2"], 99),  # 11 · 9
+    ([[0, 0, 0, 0], ["sqrt(2)/100", 0, 0, 0], ["sqrt(3)/100", "sqrt(5)/100", 0, 0],
+      ["sqrt(7)/100", "sqrt(11)/100", "sqrt(13)/100", 0]], ["1/4"] * 4, 64),  # 2^6
+    ([[0, 0], ["2**(1/5)/2", 0]], ["3**(1/6)/2", "5**(1/6)/2"], 180),
+])
+def test_number_field_too_large_for_exact_verdicts(capsys, tmp_path, A, b, bound):
+    path = _tableau(tmp_path, A, b)
+    for argv in (["order", path], ["verify", "--tableau", path, "--problem", "lq",
+                                    "--steps", "2,4"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err  # verify may warn first (Σ b_i ≠ 1)
+        assert err.splitlines()[-1].startswith(
+            f"ocgen: error: {path}: the exact entries generate a number field of degree up to "
+            f"{bound} (") and err.count("ocgen: error:") == 1 and "Traceback" not in err
+
+
+def test_number_fields_within_the_limit_are_judged_exactly(capsys, tmp_path):
+    """Five independent square roots (degree 32) still get an exact verdict, and every single
+    trigonometric constant the parser accepts (denominators up to 24) fits the limit."""
+    import sympy as sp
+
+    from ocgen.numbers import field_degree_bound
+    path = _tableau(tmp_path, [[0, 0, 0, 0], ["sqrt(2)/100", 0, 0, 0],
+                               ["sqrt(3)/100", "sqrt(5)/100", 0, 0],
+                               ["sqrt(7)/100", "sqrt(11)/100", "1/100", 0]], ["1/4"] * 4)
+    assert main(["order", path, "--json", "--max-order", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["exact"] and data["order"] == 1  # Σ b_i c_i ≠ 1/2
+    for f in (sp.cos, sp.sin, sp.tan):
+        for q in range(1, 25):
+            angles = [sp.pi * sp.Rational(p, q) for p in range(1, 2 * q) if math.gcd(p, q) == 1]
+            assert all(field_degree_bound([f(x)])[0] <= limits.MAX_FIELD_DEGREE for x in angles)
