@@ -73,7 +73,10 @@ def _holds(path: Path, data: bytes) -> bool:
     except FileNotFoundError:
         return False
     if not stat.S_ISREG(info.st_mode):
-        shutil.rmtree(path) if stat.S_ISDIR(info.st_mode) else path.unlink()
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(path)
+        else:
+            path.unlink()
         return False
     try:
         with open(path, "rb") as file:

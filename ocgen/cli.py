@@ -220,8 +220,9 @@ def _writable(path: str):
         raise OcgenError(f"{path}: is a folder; give a file name")
     if not path.parent.is_dir():
         raise OcgenError(f"{path}: the folder {path.parent} does not exist")
-    in_place = path.exists() and not path.is_file()
-    if not os.access(path if in_place else Path(os.path.realpath(path)).parent, os.W_OK):
+    from .files import written_in_place
+    target = path if written_in_place(path) else Path(os.path.realpath(path)).parent
+    if not os.access(target, os.W_OK):
         raise OcgenError(f"{path}: permission denied")
     return path
 
@@ -416,10 +417,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         """One line, like every other error: ``ocgen: error: ocgen solve: …; see --help``."""
-        message = f"{self.prog}: {message}"
-        if self.json_errors:
-            _print_json({"error": {"message": message, "file": None, "key": None}})
-        self.exit(EXIT_USER_ERROR, f"ocgen: error: {message}; see `{self.prog} --help`\n")
+        _report(self.json_errors, f"{self.prog}: {message}",
+                hint=f"; see `{self.prog} --help`")
+        self.exit(EXIT_USER_ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -478,25 +478,28 @@ def _main(argv: list[str]) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
+    json_output = getattr(args, "json", False)  # demo and generate have no --json
     try:
         return args.func(args) or 0
     except SolveError as err:  # the input was fine, the numerics failed
-        _report(args, str(err), None, None)
+        _report(json_output, str(err))
         return EXIT_NOT_SOLVED
     except OcgenError as err:
-        _report(args, str(err), getattr(err, "source", None), getattr(err, "key", None))
+        _report(json_output, str(err), getattr(err, "source", None), getattr(err, "key", None))
     except OSError as err:  # e.g. an output path that cannot be written
         where = f"{err.filename}: " if err.filename else ""
-        _report(args, f"{where}{err.strerror or err}",
-                str(err.filename) if err.filename else None, None)
+        _report(json_output, f"{where}{err.strerror or err}",
+                str(err.filename) if err.filename else None)
     return EXIT_USER_ERROR
 
 
-def _report(args, message: str, file: str | None, key: str | None) -> None:
-    """``ocgen: error: …`` on stderr; with --json also ``{"error": {…}}`` on stdout."""
+def _report(json_output: bool, message: str, file: str | None = None, key: str | None = None,
+            *, hint: str = "") -> None:
+    """``ocgen: error: <message><hint>`` on stderr; with --json also ``{"error": {…}}`` (without
+    the hint) on stdout."""
     from .text import terminal_text
-    print(f"ocgen: error: {terminal_text(message)}", file=sys.stderr)
-    if getattr(args, "json", False):
+    print(f"ocgen: error: {terminal_text(message + hint)}", file=sys.stderr)
+    if json_output:
         _print_json({"error": {"message": message, "file": file, "key": key}})
 
 

@@ -22,7 +22,7 @@ from sympy.printing.numpy import NumPyPrinter
 from . import __version__
 from .errors import OcgenError
 from .derive import CostateStep, Discretisation, InternalSymbol, LinearStages, discretise
-from .files import write_text_atomic
+from .files import write_text_atomic, written_in_place
 from .problem import OptimalControlProblem, load_problem
 from .tableau import ButcherTableau, as_number, load_tableau
 from .text import docstring_text, python_string
@@ -312,7 +312,7 @@ def write_module(text: str, path: str | Path) -> Path:
     """
     path = Path(path)
     try:
-        if path.exists() and not path.is_file():
+        if written_in_place(path):
             with open(path, "w", encoding="utf-8") as file:
                 file.write(text)
         else:

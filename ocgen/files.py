@@ -106,6 +106,12 @@ def _walk(data):
             stack.extend((f"{key}[{i}]", v) for i, v in reversed(list(enumerate(value))))
 
 
+def written_in_place(path: Path) -> bool:
+    """Whether an output ``path`` is written in place: a device such as /dev/stdout or
+    /dev/null, which :func:`write_text_atomic` must not replace by a regular file."""
+    return path.exists() and not path.is_file()
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all: a new temp file beside it, then a rename.
 

@@ -2,6 +2,7 @@
 change what is derived (issue: code execution through names, wrong answers from collisions)."""
 
 import ast
+import contextlib
 import dataclasses
 import json
 import os
@@ -241,21 +242,13 @@ def test_json_errors_on_stdout(in_tmp, capsys):
     for argv in (["solve", "--tableau", "rk4", "--problem", "missing.toml", "--steps", "2"],
                  ["order", "nonsense", "--max-order", "3"],
                  ["solve", "--tableau", "rk4", "--problem", "lq", "--steps", "two"]):
-        with pytest.raises(SystemExit) if "two" in argv else _nothing():
+        with pytest.raises(SystemExit) if "two" in argv else contextlib.nullcontext():
             code = main([*argv, "--json"])
             assert code == 2
         out, err = capsys.readouterr()
         error = json.loads(out)["error"]
         assert error["message"] and err.count("ocgen") >= 1 and "Traceback" not in err
     assert error["file"] is None and "two" in error["message"]
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_json_error_names_file_and_key(in_tmp, capsys):
