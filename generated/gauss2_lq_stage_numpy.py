@@ -3,12 +3,13 @@
 Tableau:  Gauss 2 (2 stages, fully implicit)
 Problem:  lq (states y; controls u)
 Controls: stage (2 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   22c48ab5555f4880
+Inputs:   725137dad8644623
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
   theta (N, G, M) control parameters; h (N,) step sizes; y0 (D, K) initial states;
-  params (P, K) per-member parameters (none).
+  params (P, K) per-member parameters (none);
+  free (F,) free parameters, optimised with the controls (none).
 Indices in names are 0-based: Y_i_k is component k of stage value i.
 """
 
@@ -18,7 +19,7 @@ TABLEAU = 'Gauss 2'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "22c48ab5555f4880"
+INPUT_HASH = "725137dad8644623"
 STAGES = 2
 STATE_DIM = 1
 CONTROL_DIM = 1
@@ -31,13 +32,15 @@ T_END = 1.0
 INITIAL_STATES = numpy.array([[1.0]]).T
 PARAMETER_NAMES = ()
 PARAMETER_VALUES = numpy.array([], dtype=float).reshape(0, 1)
+FREE_NAMES = ()
+FREE_VALUES = numpy.array([])
 CONTROL_LOWER = numpy.array([-numpy.inf])
 CONTROL_UPPER = numpy.array([numpy.inf])
 NEWTON_TOLERANCE = 1e-13
 NEWTON_MAX_ITERATIONS = 50
 
 
-def _stage_values(t, h, y, u, q, zero):
+def _stage_values(t, h, y, u, q, w, zero):
     """Stage values Y solving R(Y) = Y_i - y - h sum_j a_ij f(Y_j) = 0 by Newton's method."""
     members = numpy.size(zero)
     y_0, = y
@@ -63,12 +66,12 @@ def _stage_values(t, h, y, u, q, zero):
     raise RuntimeError(f"Newton's method for the stage equations did not converge at t = {t}")
 
 
-def _forward_step(t, h, y, u, q, zero):
+def _forward_step(t, h, y, u, q, w, zero):
     """One step: stage values Y (flat, stage-major), next state, step cost per member."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
-    Y_0_0, Y_1_0, = _per_member(_stage_values(t, h, y, u, q, zero).reshape(STAGES * STATE_DIM, -1), zero)
+    Y_0_0, Y_1_0, = _per_member(_stage_values(t, h, y, u, q, w, zero).reshape(STAGES * STATE_DIM, -1), zero)
     F_0_0 = (1/2)*Y_0_0 + u_0_0
     F_1_0 = (1/2)*Y_1_0 + u_1_0
     y_next_0 = h*((1/2)*F_0_0 + (1/2)*F_1_0) + y_0
@@ -76,18 +79,20 @@ def _forward_step(t, h, y, u, q, zero):
     return (Y_0_0, Y_1_0), (y_next_0,), cost
 
 
-def _terminal(y, q):
-    """Terminal cost summed over members and the final costate p_N = grad Phi(y_N)."""
+def _terminal(y, q, w):
+    """Terminal cost summed over members, the final costate p_N = grad Phi(y_N) and
+    dPhi/dfree summed over members."""
     members = y.shape[-1]
     y_0 = y[0]
     p_end = numpy.empty((STATE_DIM, members))
     cost = numpy.empty(members)
+    g_free = numpy.empty((len(FREE_NAMES), members))
     p_end[0] = 0
     cost[...] = 0
-    return cost.sum(), p_end
+    return cost.sum(), p_end, g_free.sum(axis=-1)
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, p, rho, zero, full):
+def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, = y
     u_0_0, = u[0]
@@ -113,15 +118,15 @@ def _costate_step_multiplier(t, h, y, Y, u, q, p, rho, zero, full):
     out_g_0_0 = _t2*lam_0_0 + _t3*u_0_0 + _t4 + 0.53867513459481288*h*lam_1_0
     out_g_1_0 = _t2*lam_1_0 + _t3*u_1_0 + _t4 - 0.038675134594812882*h*lam_0_0
     if not full:
-        return (out_p_0,), None, (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), None, None
+        return (out_p_0,), None, (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), (), None, None
     out_P_0_0 = (1/2)*lam_0_0 + 1.0773502691896258*lam_1_0 + p_0
     out_P_1_0 = -0.077350269189625765*lam_0_0 + (1/2)*lam_1_0 + p_0
     out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*((1/8)*Y_0_0 - 0.019337567297406441*Y_1_0 + (1/4)*u_0_0 - 0.038675134594812882*u_1_0) + lam_1_0*(0.26933756729740644*Y_0_0 + (1/8)*Y_1_0 + 0.53867513459481288*u_0_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + (1/2)*u_0_0 + (1/2)*u_1_0) + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
     out_rho = rho
-    return (out_p_0,), (out_P_0_0, out_P_1_0), (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), out_g_h, out_rho
+    return (out_p_0,), (out_P_0_0, out_P_1_0), (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), (), out_g_h, out_rho
 
 
-def _costate_step_partner(t, h, y, Y, u, q, p, rho, zero, full):
+def _costate_step_partner(t, h, y, Y, u, q, w, p, rho, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, = y
     u_0_0, = u[0]
@@ -145,15 +150,15 @@ def _costate_step_partner(t, h, y, Y, u, q, p, rho, zero, full):
     out_g_0_0 = _t2*(P_0_0 + u_0_0)
     out_g_1_0 = _t2*(P_1_0 + u_1_0)
     if not full:
-        return (out_p_0,), None, None, (out_g_0_0, out_g_1_0), None, None
+        return (out_p_0,), None, None, (out_g_0_0, out_g_1_0), (), None, None
     out_P_0_0 = P_0_0
     out_P_1_0 = P_1_0
     out_g_h = (1/2)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/2)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
     out_rho = rho
-    return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), out_g_h, out_rho
+    return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), (), out_g_h, out_rho
 
 
-def grid_control(t, y, p, params=None):
+def grid_control(t, y, p, params=None, free=None):
     """The continuous control law u = phi(t, y, p) from H_u = 0, applied on the grid."""
     y = numpy.asarray(y, dtype=float)
     p = numpy.asarray(p, dtype=float)
@@ -190,7 +195,7 @@ def stage_controls(theta):
     return numpy.asarray(theta, dtype=float)[:, list(GROUPS), :]
 
 
-def _inputs(theta, h, y0, params):
+def _inputs(theta, h, y0, params, free=None):
     theta = numpy.asarray(theta, dtype=float)
     if theta.ndim != 3 or theta.shape[1:] != (N_GROUPS, CONTROL_DIM):
         raise ValueError(f"theta must have shape (N, {N_GROUPS}, {CONTROL_DIM}), got {theta.shape}")
@@ -201,12 +206,15 @@ def _inputs(theta, h, y0, params):
     y0 = y0.reshape(STATE_DIM, -1)
     q = PARAMETER_VALUES if params is None else numpy.asarray(params, dtype=float)
     q = q.reshape(len(PARAMETER_NAMES), y0.shape[-1])
-    return theta, h, y0, q
+    w = FREE_VALUES if free is None else numpy.asarray(free, dtype=float)
+    if w.shape != FREE_VALUES.shape:
+        raise ValueError(f"free must have shape {FREE_VALUES.shape}, got {w.shape}")
+    return theta, h, y0, q, tuple(w.tolist())
 
 
-def forward(theta, h=None, y0=None, params=None, t0=T0):
+def forward(theta, h=None, y0=None, params=None, t0=T0, free=None):
     """States y (N+1, D, K), stage values Y (N, S, D, K) and the objective J_h."""
-    theta, h, y0, q = _inputs(theta, h, y0, params)
+    theta, h, y0, q, w = _inputs(theta, h, y0, params, free)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
     zero = _zero(members)
@@ -214,25 +222,26 @@ def forward(theta, h=None, y0=None, params=None, t0=T0):
     y, q_rows = tuple(_per_member(y0, zero)), tuple(_per_member(q, zero))
     states, stages, cost = [y], [], zero
     for n in range(n_steps):
-        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, zero)
+        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, w, zero)
         states.append(y)
         stages.append(Y)
         cost = cost + step_cost
     y = numpy.array(states).reshape(n_steps + 1, STATE_DIM, members)
-    objective = float(numpy.sum(cost)) + _terminal(y[n_steps], q)[0]
+    objective = float(numpy.sum(cost)) + _terminal(y[n_steps], q, w)[0]
     Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
     return {"t": t, "y": y, "Y": Y, "objective": objective}
 
 
-def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True):
-    """Costates p (N+1, D, K) with p_n ~ p(t_n), dJ/dtheta (N, G, M) and dJ/dy0 (D, K).
+def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True, free=None):
+    """Costates p (N+1, D, K) with p_n ~ p(t_n), dJ/dtheta (N, G, M), dJ/dy0 (D, K) and
+    dJ/dfree (F,).
 
     form="multiplier" (every tableau) also returns the stage multipliers Lambda;
     form="partner" (all b_i != 0) uses the partner tableau. With full=True also the stage
     costates (N, S, D, K) and dJ/dh (N,), which carries the costate rho of time.
     """
     h = numpy.diff(trajectory["t"]) if h is None else h  # the steps the forward sweep took
-    theta, h, _, q = _inputs(theta, h, trajectory["y"][0], params)
+    theta, h, _, q, w = _inputs(theta, h, trajectory["y"][0], params, free)
     steps = {"multiplier": _costate_step_multiplier, "partner": _costate_step_partner}
     if form not in steps:
         raise ValueError(f"form must be one of {sorted(steps)}, got {form!r}")
@@ -244,12 +253,14 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     q_rows = tuple(_per_member(q, zero))
     states = _per_member(y, zero)
     flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
-    p = tuple(_per_member(_terminal(y[n_steps], q)[1], zero))
+    _, p_end, g_free = _terminal(y[n_steps], q, w)
+    p = tuple(_per_member(p_end, zero))
     rho = zero
     costates, stage_costates, multipliers, gradients, g_h = [p], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
-                                       controls[n], q_rows, p, rho, zero, full)
+        p, P, lam, g_u, g_w, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+                                            controls[n], q_rows, w, p, rho, zero, full)
+        g_free = g_free + numpy.sum(g_w, axis=-1)
         costates.append(p)
         multipliers.append(lam)
         gradients.append(g_u)
@@ -259,7 +270,7 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     p = numpy.array(costates[::-1]).reshape(n_steps + 1, STATE_DIM, members)
     gradient = numpy.array(gradients[::-1]).reshape(n_steps, N_GROUPS, CONTROL_DIM, members)
     gradient = gradient.sum(axis=-1)
-    result = {"p": p, "gradient": gradient, "gradient_y0": p[0]}
+    result = {"p": p, "gradient": gradient, "gradient_y0": p[0], "gradient_free": g_free}
     if form == "multiplier":
         result["stage_multipliers"] = numpy.array(multipliers[::-1]).reshape(shape)
     if full:
@@ -268,7 +279,7 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     return result
 
 
-def objective_and_gradient(theta, h=None, y0=None, params=None, form="multiplier"):
+def objective_and_gradient(theta, h=None, y0=None, params=None, form="multiplier", free=None):
     """J_h and dJ_h/dtheta (N, G, M): one forward and one costate sweep."""
-    trajectory = forward(theta, h, y0, params)
-    return trajectory["objective"], costate(theta, trajectory, h, params, form, full=False)["gradient"]
+    trajectory = forward(theta, h, y0, params, free=free)
+    return trajectory["objective"], costate(theta, trajectory, h, params, form, False, free)["gradient"]

@@ -3,21 +3,23 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  lq (states y; controls u)
 Controls: stage (4 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   d92403f10acc014c
+Inputs:   faa2d35c9946ad7f
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
   theta (N, G, M) control parameters; h (N,) step sizes; y (N+1, D, K) states;
   Y (N, S, D, K) stage values; p (N+1, D, K) costates with p_n ~ p(t_n);
-  params (P, K) per-member parameters (none).
+  params (P, K) per-member parameters (none);
+  free (F,) free parameters, optimised with the controls (none).
 Indices in names are 0-based: Y_i_k is component k of stage value i.
 
 The NLP (transcription(N)): minimise J_h = sum over members of
-Phi(y_N) + sum_n h_n sum_i b_i L(tau_ni, Y_ni, u_ni) over x = (theta, Y, y_1..y_N) subject to
+Phi(y_N) + sum_n h_n sum_i b_i L(tau_ni, Y_ni, u_ni) over x = (theta, Y, y_1..y_N, free) subject to
     g_stage = Y_ni - (y_n + h_n sum_j a_ij f_nj) = 0       (stage equations)
     g_step  = y_{n+1} - (y_n + h_n sum_i b_i f_ni) = 0     (step equations)
 and bounds on theta (and optionally on y_1..y_N). Layout, each block in C order:
-  x = theta (N, G, M), Y (N, K, S, D), y_1..y_N (N, K, D);  g = g_stage (N, K, S, D), g_step (N, K, D);
+  x = theta (N, G, M), Y (N, K, S, D), y_1..y_N (N, K, D), free (F);
+  g = g_stage (N, K, S, D), g_step (N, K, D);
   p = t_0..t_{N-1} (N), h (N), y0 (K, D), params (K, P).
 
 Costates from IPOPT's multipliers (costates()). CasADi's Lagrangian is J_h + lam_g' g, while
@@ -35,7 +37,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "d92403f10acc014c"
+INPUT_HASH = "faa2d35c9946ad7f"
 STAGES = 4
 STATE_DIM = 1
 CONTROL_DIM = 1
@@ -50,14 +52,17 @@ MEMBERS = 1
 PARAMETER_NAMES = ()
 N_PARAMETERS = 0
 PARAMETER_VALUES = numpy.array([], dtype=float).reshape(N_PARAMETERS, MEMBERS)
+FREE_NAMES = ()
+N_FREE = len(FREE_NAMES)
+FREE_VALUES = numpy.array([], dtype=float)
 CONTROL_LOWER = numpy.array([-numpy.inf])
 CONTROL_UPPER = numpy.array([numpy.inf])
 
 
-def step(t, h, y, Y, u, q):
+def step(t, h, y, Y, u, q, w):
     """One step for n (step, member) pairs at once, column j holding pair j (SX or MX).
 
-    t, h (1, n); y (D, n); Y (S*D, n) stage-major; u (G*M, n) group-major; q (P, n).
+    t, h (1, n); y (D, n); Y (S*D, n) stage-major; u (G*M, n) group-major; q (P, n); w (F, n).
     Returns R (S*D, n), the stage residuals Y_i - (y + h sum_j a_ij f_j); y_next (D, n),
     y + h sum_i b_i f_i; cost (1, n), h sum_i b_i L(t + c_i h, Y_i, u_GROUPS[i]).
     Every operation is elementwise, so the graph does not grow with n.
@@ -88,41 +93,46 @@ def step(t, h, y, Y, u, q):
 
 
 def step_function():
-    """step() of one pair as a casadi.Function (t, h, y, Y, u, q) -> (R, y_next, cost)."""
+    """step() of one pair as a casadi.Function (t, h, y, Y, u, q, w) -> (R, y_next, cost)."""
     t = casadi.SX.sym("t")
     h = casadi.SX.sym("h")
     y = casadi.SX.sym("y", STATE_DIM)
     Y = casadi.SX.sym("Y", STAGES * STATE_DIM)
     u = casadi.SX.sym("u", N_GROUPS * CONTROL_DIM)
     q = casadi.SX.sym("q", N_PARAMETERS)
-    return casadi.Function("step", [t, h, y, Y, u, q], list(step(t, h, y, Y, u, q)),
-                           ["t", "h", "y", "Y", "u", "q"], ["R", "y_next", "cost"])
+    w = casadi.SX.sym("w", N_FREE)
+    return casadi.Function("step", [t, h, y, Y, u, q, w], list(step(t, h, y, Y, u, q, w)),
+                           ["t", "h", "y", "Y", "u", "q", "w"], ["R", "y_next", "cost"])
 
 
 def terminal_function():
-    """Terminal cost of one member and its gradient: (y, q) -> (Phi(y), p_N = grad Phi(y))."""
+    """Terminal cost of one member and its gradients: (y, q, w) -> (Phi(y), p_N = grad Phi(y),
+    dPhi/dw)."""
     y = casadi.SX.sym("y", STATE_DIM)
     q = casadi.SX.sym("q", N_PARAMETERS)
+    w = casadi.SX.sym("w", N_FREE)
     y_0 = y[0]
     p_end_0 = 0
     terminal_cost = 0
     return casadi.Function(
-        "terminal", [y, q],
+        "terminal", [y, q, w],
         [casadi.vertcat(terminal_cost),
-         casadi.vertcat(p_end_0)],
-        ["y", "q"], ["cost", "p_end"])
+         casadi.vertcat(p_end_0),
+         casadi.vertcat()],
+        ["y", "q", "w"], ["cost", "p_end", "g_free"])
 
 
 def costate_function():
     """Multiplier form of one step and one member (MATH.md 3.1), given p = p_{n+1} and the stage
-    multipliers lam = Lambda_n: (t, h, y, Y, u, q, p, lam) -> (p_prev, P, g_u) with
-    p_prev = p_n = dl/dy, P (S*D) the stage costates, g_u (G*M) = dl/du_g."""
+    multipliers lam = Lambda_n: (t, h, y, Y, u, q, w, p, lam) -> (p_prev, P, g_u, g_w) with
+    p_prev = p_n = dl/dy, P (S*D) the stage costates, g_u (G*M) = dl/du_g, g_w (F) = dl/dw."""
     t = casadi.SX.sym("t")
     h = casadi.SX.sym("h")
     y = casadi.SX.sym("y", STATE_DIM)
     Y = casadi.SX.sym("Y", STAGES * STATE_DIM)
     u = casadi.SX.sym("u", N_GROUPS * CONTROL_DIM)
     q = casadi.SX.sym("q", N_PARAMETERS)
+    w = casadi.SX.sym("w", N_FREE)
     p = casadi.SX.sym("p", STATE_DIM)
     lam = casadi.SX.sym("lam", STAGES * STATE_DIM)
     y_0 = y[0]
@@ -154,26 +164,28 @@ def costate_function():
     g_u_2_0 = _t3*u_2_0 + _t4 + h*lam_3_0
     g_u_3_0 = _t1*u_3_0 + _t2
     return casadi.Function(
-        "costate", [t, h, y, Y, u, q, p, lam],
+        "costate", [t, h, y, Y, u, q, w, p, lam],
         [casadi.vertcat(p_prev_0),
          casadi.vertcat(P_0_0, P_1_0, P_2_0, P_3_0),
-         casadi.vertcat(g_u_0_0, g_u_1_0, g_u_2_0, g_u_3_0)],
-        ["t", "h", "y", "Y", "u", "q", "p", "lam"], ["p_prev", "P", "g_u"])
+         casadi.vertcat(g_u_0_0, g_u_1_0, g_u_2_0, g_u_3_0),
+         casadi.vertcat()],
+        ["t", "h", "y", "Y", "u", "q", "w", "p", "lam"], ["p_prev", "P", "g_u", "g_w"])
 
 
 def grid_control_function():
-    """The continuous control law u = phi(t, y, p) from H_u = 0: (t, y, p) -> u (M)."""
+    """The continuous control law u = phi(t, y, p) from H_u = 0: (t, y, p, q, w) -> u (M)."""
     t = casadi.SX.sym("t")
     y = casadi.SX.sym("y", STATE_DIM)
     p = casadi.SX.sym("p", STATE_DIM)
     q = casadi.SX.sym("q", N_PARAMETERS)
+    w = casadi.SX.sym("w", N_FREE)
     y_0 = y[0]
     p_0 = p[0]
     control_0 = -p_0
     return casadi.Function(
-        "grid_control", [t, y, p, q],
+        "grid_control", [t, y, p, q, w],
         [casadi.vertcat(control_0)],
-        ["t", "y", "p", "q"], ["u"])
+        ["t", "y", "p", "q", "w"], ["u"])
 
 
 def uniform_steps(n_steps):
@@ -192,10 +204,10 @@ def stage_controls(theta):
 
 
 def sizes(n_steps):
-    """Lengths of the blocks of x (theta, Y, y) and of g (stage, step equations)."""
+    """Lengths of the blocks of x (theta, Y, y, free) and of g (stage, step equations)."""
     n, k = n_steps, MEMBERS
     return {"theta": n * N_GROUPS * CONTROL_DIM, "Y": n * k * STAGES * STATE_DIM,
-            "y": n * k * STATE_DIM}
+            "y": n * k * STATE_DIM, "free": N_FREE}
 
 
 def transcription(n_steps, symbolic="MX"):
@@ -214,16 +226,18 @@ def transcription(n_steps, symbolic="MX"):
     h = sym("h", 1, n)
     y0 = sym("y0", STATE_DIM, k)
     q = sym("q", N_PARAMETERS, k)
+    w = sym("w", N_FREE)
     if k == 1:
-        R, y_next, cost = step(t, h, casadi.horzcat(y0, y[:, :n - 1]), Y, theta, q)
+        R, y_next, cost = step(t, h, casadi.horzcat(y0, y[:, :n - 1]), Y, theta, q,
+                               casadi.repmat(w, 1, n))
     else:
         pair_step = [i for i in range(n) for _ in range(k)]  # column i*k + j: step i, member j
         pair_member = list(range(k)) * n
         R, y_next, cost = step(t[:, pair_step], h[:, pair_step],
                                casadi.horzcat(y0, y[:, :(n - 1) * k]), Y,
-                               theta[:, pair_step], q[:, pair_member])
-    terminal_cost = terminal_function().map(k)(y[:, (n - 1) * k:], q)[0]
-    return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y)),
+                               theta[:, pair_step], q[:, pair_member], casadi.repmat(w, 1, n * k))
+    terminal_cost = terminal_function().map(k)(y[:, (n - 1) * k:], q, casadi.repmat(w, 1, k))[0]
+    return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y), w),
             "p": casadi.vertcat(casadi.vec(t), casadi.vec(h), casadi.vec(y0), casadi.vec(q)),
             "f": casadi.densify(casadi.sum2(cost) + casadi.sum2(terminal_cost)),
             "g": casadi.vertcat(casadi.vec(R), casadi.vec(y - y_next))}
@@ -258,10 +272,11 @@ def bounds(n_steps, state_lower=None, state_upper=None):
     upper = numpy.broadcast_to(numpy.asarray(upper, dtype=float), (STATE_DIM,))
     free = numpy.full(size["Y"], numpy.inf)
     zeros = numpy.zeros(size["Y"] + size["y"])
+    unbounded = numpy.full(N_FREE, numpy.inf)
     return {"lbx": numpy.concatenate([numpy.tile(CONTROL_LOWER, n * N_GROUPS), -free,
-                                      numpy.tile(lower, n * k)]),
+                                      numpy.tile(lower, n * k), -unbounded]),
             "ubx": numpy.concatenate([numpy.tile(CONTROL_UPPER, n * N_GROUPS), free,
-                                      numpy.tile(upper, n * k)]),
+                                      numpy.tile(upper, n * k), unbounded]),
             "lbg": zeros, "ubg": zeros}
 
 
@@ -282,9 +297,9 @@ def parameters(h, y0=None, params=None, t0=T0):
                               _member_parameters(params).T.ravel()])
 
 
-def initial_point(n_steps, theta=None, y=None, Y=None, y0=None):
-    """x0 from theta (N, G, M), y (N+1, D, K) and Y (N, S, D, K); what is not given starts at
-    theta = 0 (clipped into the bounds) and y_n = Y_ni = y0."""
+def initial_point(n_steps, theta=None, y=None, Y=None, y0=None, free=None):
+    """x0 from theta (N, G, M), y (N+1, D, K), Y (N, S, D, K) and free (F,); what is not given
+    starts at theta = 0 (clipped into the bounds), y_n = Y_ni = y0 and free = FREE_VALUES."""
     n, k = n_steps, MEMBERS
     y0 = _initial_states(y0)
     if theta is None:
@@ -296,21 +311,23 @@ def initial_point(n_steps, theta=None, y=None, Y=None, y0=None):
     theta = numpy.asarray(theta, dtype=float).reshape(n, N_GROUPS, CONTROL_DIM)
     Y = numpy.asarray(Y, dtype=float).reshape(n, STAGES, STATE_DIM, k)
     y = numpy.asarray(y, dtype=float).reshape(n + 1, STATE_DIM, k)
+    free = FREE_VALUES if free is None else numpy.asarray(free, dtype=float).reshape(N_FREE)
     return numpy.concatenate([theta.ravel(), Y.transpose(0, 3, 1, 2).ravel(),
-                              y[1:].transpose(0, 2, 1).ravel()])
+                              y[1:].transpose(0, 2, 1).ravel(), free])
 
 
 def unpack(x, n_steps, y0=None):
-    """theta (N, G, M), states y (N+1, D, K) with y_0 = y0, stage values Y (N, S, D, K)."""
+    """theta (N, G, M), states y (N+1, D, K) with y_0 = y0, stage values Y (N, S, D, K), free
+    parameters (F,)."""
     n, k = n_steps, MEMBERS
     size = sizes(n_steps)
     x = numpy.asarray(x, dtype=float).ravel()
-    theta, Y, y = numpy.split(x, [size["theta"], size["theta"] + size["Y"]])
+    theta, Y, y, free = numpy.split(x, numpy.cumsum([size["theta"], size["Y"], size["y"]]))
     states = numpy.empty((n + 1, STATE_DIM, k))
     states[0] = _initial_states(y0)
     states[1:] = y.reshape(n, k, STATE_DIM).transpose(0, 2, 1)
     return {"theta": theta.reshape(n, N_GROUPS, CONTROL_DIM), "y": states,
-            "Y": Y.reshape(n, k, STAGES, STATE_DIM).transpose(0, 2, 3, 1)}
+            "Y": Y.reshape(n, k, STAGES, STATE_DIM).transpose(0, 2, 3, 1), "free": free}
 
 
 def _columns(a, rows, n_steps):
@@ -331,7 +348,8 @@ def _step_arguments(parts, h, params, t0):
     return [numpy.repeat(t, k)[numpy.newaxis], numpy.repeat(h, k)[numpy.newaxis],
             _columns(parts["y"][:-1], STATE_DIM, n),
             _columns(parts["Y"], STAGES * STATE_DIM, n),
-            numpy.repeat(theta, k, axis=1), numpy.tile(_member_parameters(params), (1, n))]
+            numpy.repeat(theta, k, axis=1), numpy.tile(_member_parameters(params), (1, n)),
+            numpy.repeat(parts["free"][:, numpy.newaxis], n * k, axis=1)]
 
 
 def constraint_violation(x, h, y0=None, params=None, t0=T0):
@@ -347,8 +365,8 @@ def costates(x, lam_g, h, y0=None, params=None, t0=T0):
     """Costates from IPOPT's constraint multipliers (sign convention in the module docstring).
 
     Returns p (N+1, D, K), stage_multipliers Lambda (N, S, D, K), stage_costates
-    (N, S, D, K), gradient dJ_h/dtheta (N, G, M) of the multiplier form at these multipliers,
-    and multiplier_residual = max |p_n - (p_{n+1} + sum_i Lambda_ni)| (n >= 1) and
+    (N, S, D, K), gradients dJ_h/dtheta (N, G, M) and dJ_h/dfree (F,) of the multiplier form at
+    these multipliers, and multiplier_residual = max |p_n - (p_{n+1} + sum_i Lambda_ni)| (n >= 1) and
     |p_N - grad Phi(y_N)|: zero up to IPOPT's tolerance at a KKT point.
     """
     h = numpy.asarray(h, dtype=float)
@@ -361,25 +379,31 @@ def costates(x, lam_g, h, y0=None, params=None, t0=T0):
     p[1:] = lam[size["Y"]:].reshape(n, k, STATE_DIM).transpose(0, 2, 1)
     arguments = _step_arguments(parts, h, params, t0)
     arguments += [_columns(p[1:], STATE_DIM, n), _columns(stage, STAGES * STATE_DIM, n)]
-    p_prev, P, g_u = _map(costate_function(), n, arguments)
+    p_prev, P, g_u, g_w = _map(costate_function(), n, arguments)
     p_prev = p_prev.reshape(STATE_DIM, n, k).transpose(1, 0, 2)
     p[0] = p_prev[0]
-    p_end = terminal_function().map(k)(parts["y"][n], _member_parameters(params))[1].full()
+    _, p_end, g_free = terminal_function().map(k)(
+        parts["y"][n], _member_parameters(params),
+        numpy.repeat(parts["free"][:, numpy.newaxis], k, axis=1))
+    p_end = p_end.full()
     residual = max(float(numpy.max(numpy.abs(p_prev[1:] - p[1:n]), initial=0.0)),
                    float(numpy.max(numpy.abs(p[n] - p_end))))
     return {"p": p, "stage_multipliers": stage,
             "stage_costates": P.reshape(STAGES, STATE_DIM, n, k).transpose(2, 0, 1, 3),
             "gradient": g_u.reshape(N_GROUPS, CONTROL_DIM, n, k).sum(axis=3).transpose(2, 0, 1),
+            "gradient_free": g_w.reshape(N_FREE, n * k).sum(axis=1) + g_free.full().sum(axis=1),
             "multiplier_residual": residual}
 
 
-def grid_control(t, y, p, params=None):
+def grid_control(t, y, p, params=None, free=None):
     """u = phi(t_n, y_n, p_n) on the grid: t (N+1,), y and p (N+1, D, K) -> (N+1, M, K)."""
     t = numpy.asarray(t, dtype=float)
     rows, k = len(t), MEMBERS
+    free = FREE_VALUES if free is None else numpy.asarray(free, dtype=float)
     u = _map(grid_control_function(), rows,
              [numpy.repeat(t, k)[numpy.newaxis], _columns(y, STATE_DIM, rows),
-              _columns(p, STATE_DIM, rows), numpy.tile(_member_parameters(params), rows)])[0]
+              _columns(p, STATE_DIM, rows), numpy.tile(_member_parameters(params), rows),
+              numpy.repeat(free.reshape(N_FREE, 1), rows * k, axis=1)])[0]
     return u.reshape(CONTROL_DIM, rows, k).transpose(1, 0, 2)
 
 

@@ -58,8 +58,9 @@ def casadi_context(disc: Discretisation) -> dict:
 
     ``step``: lines computing stage slopes ``F_i_k``, stage residuals ``R_i_k`` (stage equations
     Y_i - y - h sum_j a_ij f_j), ``y_next_k`` and ``cost`` of one step; ``terminal``: Phi and
-    grad Phi; ``costate``: p_n, stage costates P_i and dl/du_g of the multiplier form from given
-    p_{n+1} and Lambda; ``grid_control``: u = phi(t, y, p) where known.
+    grad Phi and dPhi/dq of the free parameters q; ``costate``: p_n, stage costates P_i, dl/du_g
+    and dl/dq of the multiplier form from given p_{n+1} and Lambda; ``grid_control``:
+    u = phi(t, y, p) where known.
     """
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     s, d, m = tableau.stages, problem.state_dim, problem.control_dim
@@ -83,17 +84,23 @@ def casadi_context(disc: Discretisation) -> dict:
 
     emit.reset()
     ctx["terminal_names"] = [f"p_end_{k}" for k in range(d)]
-    ctx["terminal"] = emit.block(ctx["terminal_names"] + ["terminal_cost"],
-                                 list(disc.terminal_costate) + [disc.terminal_cost])
+    ctx["terminal_free_names"] = [f"g_free_{j}" for j in range(len(sym.free))]
+    ctx["terminal"] = emit.block(ctx["terminal_names"] + ["terminal_cost"]
+                                 + ctx["terminal_free_names"],
+                                 list(disc.terminal_costate) + [disc.terminal_cost]
+                                 + list(disc.terminal_parameter_gradient))
 
     step = disc.multiplier
     emit.reset()
     ctx["previous_names"] = [f"p_prev_{k}" for k in range(d)]
     ctx["stage_costate_names"] = [f"P_{i}_{k}" for i in range(s) for k in range(d)]
     ctx["gradient_names"] = [f"g_u_{g}_{l}" for g in range(disc.n_groups) for l in range(m)]
+    ctx["free_gradient_names"] = [f"g_w_{j}" for j in range(len(sym.free))]
     ctx["costate"] = emit.block(
-        ctx["previous_names"] + ctx["stage_costate_names"] + ctx["gradient_names"],
-        list(step.previous_costate) + _flat(step.stage_costates) + _flat(step.control_gradient))
+        ctx["previous_names"] + ctx["stage_costate_names"] + ctx["gradient_names"]
+        + ctx["free_gradient_names"],
+        list(step.previous_costate) + _flat(step.stage_costates) + _flat(step.control_gradient)
+        + list(step.parameter_gradient))
 
     emit.reset()
     ctx["grid_names"] = [f"control_{l}" for l in range(m)]

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import OcgenError, SolveError
+from .text import terminal_text
 
 EXIT_NOT_SOLVED = 1
 EXIT_USER_ERROR = 2
@@ -304,9 +305,12 @@ def format_solution(solution) -> str:
         exact = float(solution.problem.solution.objective.evalf(17))
         error = solution.objective - exact
         lines.append(f"  continuous J*     {exact:.15g}   (J_h - J* = {error:.3e})")
+    for (q, _), value in zip(solution.problem.free_parameters, solution.free_parameters):
+        lines.append(f"  free parameter    {terminal_text(q.name)} = {value:.15g}")
     status = "converged" if solution.converged else "NOT converged"
     lines.append(f"  {status} in {solution.iterations} iterations; KKT residual "
-                 f"max|dJ/du|/(h b) = {solution.kkt_residual:.2e} ({solution.message})")
+                 f"max|dJ/du|/(h b){', |dJ/dq|' if solution.free_parameters.size else ''} = "
+                 f"{solution.kkt_residual:.2e} ({solution.message})")
     lines.append("  time: " + ", ".join(f"{k} {v:.3f} s" for k, v in solution.timings.items()))
     return "\n".join(lines)
 
@@ -497,7 +501,6 @@ def _report(json_output: bool, message: str, file: str | None = None, key: str |
             *, hint: str = "") -> None:
     """``ocgen: error: <message><hint>`` on stderr; with --json also ``{"error": {…}}`` (without
     the hint) on stdout."""
-    from .text import terminal_text
     print(f"ocgen: error: {terminal_text(message + hint)}", file=sys.stderr)
     if json_output:
         _print_json({"error": {"message": message, "file": file, "key": key}})

@@ -126,9 +126,9 @@ def _tuple(names) -> str:
 
 
 def _costate_step(step: CostateStep, emit: Emitter, members: set, multipliers) -> dict:
-    """Lines of one backward step: the stage unknowns, then p_n and ∂J_h/∂u (``core``), then
-    the stage costates and the step-size terms (``extras``, skipped when only ∂J_h/∂u is
-    wanted)."""
+    """Lines of one backward step: the stage unknowns, then p_n, ∂J_h/∂u and the step's part of
+    ∂J_h/∂q (``core``), then the stage costates and the step-size terms (``extras``, skipped
+    when only those gradients are wanted)."""
     emit.reset()
     linear = _linear(step.stages, emit, members)
     d, s = len(step.previous_costate), len(step.stage_costates)
@@ -136,15 +136,18 @@ def _costate_step(step: CostateStep, emit: Emitter, members: set, multipliers) -
     p = [f"out_p_{k}" for k in range(d)]
     P = [f"out_P_{i}_{k}" for i in range(s) for k in range(d)]
     g_u = [f"out_g_{g}_{l}" for g in range(G) for l in range(m)]
-    core = emit.block(p + g_u, list(step.previous_costate)
-                      + [e for row in step.control_gradient for e in row], members)
+    g_w = [f"out_gw_{j}" for j in range(len(step.parameter_gradient))]
+    core = emit.block(p + g_u + g_w, list(step.previous_costate)
+                      + [e for row in step.control_gradient for e in row]
+                      + list(step.parameter_gradient), members)
     extras = emit.block(P + ["out_g_h", "out_rho"],
                         [e for row in step.stage_costates for e in row]
                         + [step.step_gradient, step.previous_time_costate], members)
     lam = _tuple([str(x) for row in multipliers for x in row]) if multipliers else "None"
     return {"linear": linear, "core": core, "extras": extras,
-            "returns_core": f"{_tuple(p)}, None, {lam}, {_tuple(g_u)}, None, None",
-            "returns": f"{_tuple(p)}, {_tuple(P)}, {lam}, {_tuple(g_u)}, out_g_h, out_rho"}
+            "returns_core": f"{_tuple(p)}, None, {lam}, {_tuple(g_u)}, {_tuple(g_w)}, None, None",
+            "returns": f"{_tuple(p)}, {_tuple(P)}, {lam}, {_tuple(g_u)}, {_tuple(g_w)}, "
+                       "out_g_h, out_rho"}
 
 
 def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
@@ -162,7 +165,8 @@ def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls
                     "horizon": [problem.t0, problem.T],
                     "initial_states": problem.initial_states,
                     "bounds": problem.control_bounds,
-                    "member_parameters": [(str(p), v) for p, v in problem.member_parameters]},
+                    "member_parameters": [(str(p), v) for p, v in problem.member_parameters],
+                    "free_parameters": [(str(q), v) for q, v in problem.free_parameters]},
     }
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -216,8 +220,11 @@ def numpy_context(disc: Discretisation) -> dict:
     ctx["forward_post"] = emit.block([f"y_next_{k}" for k in range(d)] + ["cost"],
                                      list(disc.next_state) + [disc.step_cost], members)
     emit.reset()
-    ctx["terminal"] = emit.block([f"p_end[{k}]" for k in range(d)] + ["cost[...]"],
-                                 list(disc.terminal_costate) + [disc.terminal_cost])
+    n_free = len(sym.free)
+    ctx["terminal"] = emit.block([f"p_end[{k}]" for k in range(d)] + ["cost[...]"]
+                                 + [f"g_free[{j}]" for j in range(n_free)],
+                                 list(disc.terminal_costate) + [disc.terminal_cost]
+                                 + list(disc.terminal_parameter_gradient))
     ctx["multiplier"] = _costate_step(disc.multiplier, emit, members, sym.lam)
     ctx["partner"] = _costate_step(disc.partner, emit, members, None) if disc.partner else None
     ctx["forward_returns"] = ", ".join([_tuple([str(x) for row in sym.Y for x in row]),
@@ -225,7 +232,8 @@ def numpy_context(disc: Discretisation) -> dict:
     ctx["unpack"] = "\n    ".join(
         [f"{', '.join(map(str, sym.y))}, = y"]
         + [f"{', '.join(map(str, row))}, = u[{g}]" for g, row in enumerate(sym.u)]
-        + ([f"{', '.join(map(str, sym.params))}, = q"] if sym.params else []))
+        + ([f"{', '.join(map(str, sym.params))}, = q"] if sym.params else [])
+        + ([f"{', '.join(map(str, sym.free))}, = w"] if sym.free else []))
     emit.reset()
     ctx["grid_control"] = (emit.block([f"u[..., {l}, :]" for l in range(m)],
                                       list(disc.grid_control))
@@ -239,6 +247,7 @@ def _common_context(disc: Discretisation, backend: str) -> dict:
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     lower, upper = problem.bounds_arrays()
     parameter_names = [p.name for p, _ in problem.member_parameters]
+    free_names = [q.name for q, _ in problem.free_parameters]
     listed = lambda symbols: docstring_text(", ".join(map(str, symbols)))  # noqa: E731
     return {
         "tableau_doc": docstring_text(tableau.name), "problem_doc": docstring_text(problem.name),
@@ -249,6 +258,10 @@ def _common_context(disc: Discretisation, backend: str) -> dict:
         "problem_literal": python_string(problem.name),
         "controls_literal": python_string(disc.controls),
         "parameter_names_literal": _tuple([python_string(n) for n in parameter_names]),
+        "free_doc": listed(free_names) if free_names else "none",
+        "free_names_literal": _tuple([python_string(n) for n in free_names]),
+        "free_values": [_float(v) for _, v in problem.free_parameters],
+        "w": [str(x) for x in sym.free],
         "kind": tableau.kind, "controls": disc.controls,
         "version": __version__, "hash": input_hash(tableau, problem, disc.controls, backend),
         "s": tableau.stages, "d": problem.state_dim, "m": problem.control_dim,

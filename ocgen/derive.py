@@ -11,7 +11,8 @@ p (of the equation defining y_{n+1}, so p ≈ p(t_{n+1})) and Λ_i (of the stage
 
 (ρ multiplies the time step t_{n+1} = t_n + h_n, so it carries the time shifts of MATH.md 3.1.)
 Every discrete optimality condition is obtained by differentiating ℓ: ∂ℓ/∂Y_i = 0 gives the
-stage multipliers Λ_i, p_n = ∂ℓ/∂y, ρ_n = ∂ℓ/∂t, ∂J_h/∂u_g = ∂ℓ/∂u_g, ∂J_h/∂h_n = ∂ℓ/∂h.
+stage multipliers Λ_i, p_n = ∂ℓ/∂y, ρ_n = ∂ℓ/∂t, ∂J_h/∂u_g = ∂ℓ/∂u_g, ∂J_h/∂h_n = ∂ℓ/∂h,
+and for free parameters q, ∂J_h/∂q = ∂Φ/∂q + Σ_n ∂ℓ_n/∂q.
 The partner form applies the partner tableau Ã to p' = −∇_y H (MATH.md 3.2).
 """
 
@@ -63,7 +64,8 @@ class ContinuousSystem:
 def continuous_system(problem: OptimalControlProblem) -> ContinuousSystem:
     """Pontryagin's system (MATH.md 1), with φ from solving H_u = 0 where SymPy can."""
     taken = {s.name for s in (problem.time, *problem.states, *problem.controls,
-                              *(q for q, _ in problem.member_parameters))}
+                              *(q for q, _ in problem.member_parameters),
+                              *problem.free_parameter_symbols)}
     costates = []
     for y in problem.states:
         name = f"p_{y.name}"
@@ -157,8 +159,9 @@ class StepSymbols:
 
     ``y`` state at t_n; ``Y[i]`` stage values; ``F[i]`` stage slopes f(τ_i, Y_i, u_g(i));
     ``u[g]`` control parameters; ``p`` costate p_{n+1}; ``lam[i]`` stage multipliers Λ_i;
-    ``P[i]`` partner-form stage costates; ``params`` per-member parameters; ``rho`` the
-    multiplier ρ_{n+1} of the time step t_{n+1} = t_n + h_n (the costate of time).
+    ``P[i]`` partner-form stage costates; ``params`` per-member parameters; ``free`` the
+    free parameters; ``rho`` the multiplier ρ_{n+1} of the time step t_{n+1} = t_n + h_n (the
+    costate of time).
     """
 
     t: sp.Symbol
@@ -171,6 +174,7 @@ class StepSymbols:
     lam: tuple
     P: tuple
     params: tuple
+    free: tuple
     rho: sp.Symbol
 
 
@@ -210,6 +214,7 @@ class Discretisation:
     step_cost: sp.Expr
     terminal_cost: sp.Expr
     terminal_costate: tuple[sp.Expr, ...]
+    terminal_parameter_gradient: tuple[sp.Expr, ...]
     lagrangian: sp.Expr
     multiplier: "CostateStep"
     partner: "CostateStep | None"
@@ -238,14 +243,16 @@ class CostateStep:
     """One backward step: stage unknowns, then p_n, stage costates and gradients.
 
     ``previous_costate`` is p_n; ``stage_costates`` P_i (≈ p at τ̃_i); ``control_gradient``
-    ∂J_h/∂u_g (G×m); ``step_gradient`` ∂J_h/∂h_n = ∂ℓ/∂h (which holds ρ_{n+1}, the time
-    shift of all later steps); ``previous_time_costate`` ρ_n = ∂ℓ/∂t.
+    ∂J_h/∂u_g (G×m); ``parameter_gradient`` this step's part ∂ℓ/∂q of ∂J_h/∂q;
+    ``step_gradient`` ∂J_h/∂h_n = ∂ℓ/∂h (which holds ρ_{n+1}, the time shift of all later
+    steps); ``previous_time_costate`` ρ_n = ∂ℓ/∂t.
     """
 
     stages: LinearStages
     previous_costate: tuple[sp.Expr, ...]
     stage_costates: tuple[tuple[sp.Expr, ...], ...]
     control_gradient: tuple[tuple[sp.Expr, ...], ...]
+    parameter_gradient: tuple[sp.Expr, ...]
     step_gradient: sp.Expr
     previous_time_costate: sp.Expr
 
@@ -257,16 +264,18 @@ def step_symbols(problem: OptimalControlProblem, tableau: ButcherTableau,
         t=InternalSymbol("t", real=True), h=InternalSymbol("h", positive=True),
         y=_vec("y", d), Y=_mat("Y", s, d), F=_mat("F", s, d), u=_mat("u", n_groups, m),
         p=_vec("p", d), lam=_mat("lam", s, d), P=_mat("P", s, d),
-        params=_vec("q", len(problem.member_parameters)), rho=InternalSymbol("rho", real=True))
+        params=_vec("q", len(problem.member_parameters)),
+        free=_vec("w", len(problem.free_parameters)), rho=InternalSymbol("rho", real=True))
 
 
 def _step_names(problem, sym, system, time, states, controls=(), costates=()) -> dict:
-    """One simultaneous renaming of the problem's symbols (time, states, controls, member
-    parameters, costates) into internal expressions: no user symbol survives, and none can be
-    renamed into another."""
+    """One simultaneous renaming of the problem's symbols (time, states, controls, member and
+    free parameters, costates) into internal expressions: no user symbol survives, and none can
+    be renamed into another."""
     return {problem.time: time, **dict(zip(problem.states, states)),
             **dict(zip(problem.controls, controls)),
             **dict(zip((q for q, _ in problem.member_parameters), sym.params)),
+            **dict(zip(problem.free_parameter_symbols, sym.free)),
             **dict(zip(system.costates, costates))}
 
 
@@ -348,6 +357,7 @@ def _discretise(problem, tableau, controls) -> Discretisation:
     step_cost = sym.h * sum((b[i] * L[i] for i in range(s) if nonzero(b[i])), sp.S.Zero)
     terminal = problem.terminal_cost.xreplace(_step_names(problem, sym, system, sym.t, sym.y))
     terminal_costate = tuple(sp.diff(terminal, yk) for yk in sym.y)
+    terminal_parameter_gradient = tuple(sp.diff(terminal, q) for q in sym.free)
 
     # the step Lagrangian and its stationarity conditions (multiplier form, MATH.md 3.1)
     step_map = [sym.y[k] + sym.h * sum((b[i] * f[i][k] for i in range(s) if nonzero(b[i])),
@@ -370,6 +380,7 @@ def _discretise(problem, tableau, controls) -> Discretisation:
         previous_costate=tuple(sp.diff(lagrangian, yk) for yk in sym.y),
         stage_costates=stage_costates,
         control_gradient=tuple(tuple(sp.diff(lagrangian, ul) for ul in row) for row in sym.u),
+        parameter_gradient=tuple(sp.diff(lagrangian, q) for q in sym.free),
         step_gradient=sp.diff(lagrangian, sym.h),
         previous_time_costate=sp.diff(lagrangian, sym.t))
 
@@ -386,7 +397,8 @@ def _discretise(problem, tableau, controls) -> Discretisation:
         problem=problem, tableau=tableau, controls=controls, groups=groups, symbols=sym,
         system=system, stage_sequence=stage_sequence, stage_residual=residual,
         stage_jacobian=jacobian, slopes=slopes, next_state=next_state, step_cost=step_cost,
-        terminal_cost=terminal, terminal_costate=terminal_costate, lagrangian=lagrangian,
+        terminal_cost=terminal, terminal_costate=terminal_costate,
+        terminal_parameter_gradient=terminal_parameter_gradient, lagrangian=lagrangian,
         multiplier=multiplier, partner=partner, grid_control=grid, outside_theory=reason)
 
 
@@ -394,7 +406,8 @@ def _partner_form(problem, tableau, sym, groups, system, at) -> CostateStep:
     """The partner PRK on p' = −∇_y H, solved backwards (MATH.md 3.2):
 
     P_i = p_{n+1} + h Σ_j (b_j − ã_ij) ∇_y H(j),  p_n = p_{n+1} + h Σ_i b_i ∇_y H(i),
-    ∂J_h/∂u_g = Σ_{i: g(i)=g} h b_i ∇_u H(i),  ∂J_h/∂h = Σ_i b_i H(i) (+ ∂/∂t shifts).
+    ∂J_h/∂u_g = Σ_{i: g(i)=g} h b_i ∇_u H(i),  ∂J_h/∂h = Σ_i b_i H(i) (+ ∂/∂t shifts),
+    and this step's part of ∂J_h/∂q, Σ_i h b_i ∂H/∂q(i).
     """
     s, d = tableau.stages, problem.state_dim
     b, At = tableau.b, tableau.partner().A
@@ -416,6 +429,9 @@ def _partner_form(problem, tableau, sym, groups, system, at) -> CostateStep:
                                for k in range(d)),
         stage_costates=sym.P,
         control_gradient=gradient,
+        parameter_gradient=tuple(sum((sym.h * b[i] * at(i, sp.diff(system.hamiltonian, q),
+                                                          costate=sym.P[i]) for i in range(s)),
+                                     sp.S.Zero) for q in problem.free_parameter_symbols),
         step_gradient=sym.rho + sum((b[i] * (H[i] + sym.h * tableau.c[i] * H_t[i])
                                      for i in range(s)), sp.S.Zero),
         previous_time_costate=sym.rho + sum((sym.h * b[i] * H_t[i] for i in range(s)),

@@ -15,7 +15,8 @@ MAX_LIST_LENGTH            100 000     any list in a file, so also the ensemble 
 MAX_STAGES                 32          stages of a tableau
 MAX_STATES                 64          states of a problem file
 MAX_CONTROLS               64          controls of a problem file
-MAX_MEMBER_PARAMETERS      256         member parameters of a problem file
+MAX_MEMBER_PARAMETERS      256         member parameters of a problem file, and free
+                                       parameters (each)
 MAX_EXPRESSION_NODES       2 000       nodes of one expression, parameters substituted
 MAX_EXPRESSION_DEPTH       64          nesting of one expression, parameters substituted
 MAX_DERIVATIVE_NODES       20 000      nodes of all first derivatives of f, L and Φ

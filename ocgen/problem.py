@@ -2,7 +2,9 @@
 
 MATH.md section 1. An *ensemble* problem has several initial states (rows of
 ``initial_states``) that share one control; costs are summed over the ensemble, and
-``member_parameters`` (e.g. labels) take one value per member. Problems come from Python
+``member_parameters`` (e.g. labels) take one value per member. ``free_parameters`` are
+constants optimised with the controls (output weights of a network, rate constants of a
+parameter estimation); ∂J/∂q is derived like every other condition. Problems come from Python
 (:class:`OptimalControlProblem`) or TOML files parsed by the whitelisting parser.
 """
 
@@ -52,6 +54,7 @@ class OptimalControlProblem:
     initial_states: tuple[tuple[float, ...], ...]
     control_bounds: tuple[tuple[float, float], ...] = ()
     member_parameters: tuple[tuple[sp.Symbol, tuple[float, ...]], ...] = ()
+    free_parameters: tuple[tuple[sp.Symbol, float], ...] = ()
     solution: ClosedForm | None = None
     description: str = ""
     citation: str = ""
@@ -72,7 +75,8 @@ class OptimalControlProblem:
             raise InputError(f"dynamics has {len(self.dynamics)} entries, expected {d} "
                              "(one per state)", key="dynamics", **where)
         names = [s.name for s in (self.time, *self.states, *self.controls,
-                                  *(p for p, _ in self.member_parameters))]
+                                  *(p for p, _ in self.member_parameters),
+                                  *(q for q, _ in self.free_parameters))]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise InputError(f"symbol name used twice: {', '.join(dup)}", **where)
@@ -93,6 +97,10 @@ class OptimalControlProblem:
                                  f"{len(values)}", key=f"member_parameters.{sym}", **where)
             if not np.all(np.isfinite(values)):
                 raise InputError("values must be finite", key=f"member_parameters.{sym}", **where)
+        for sym, value in self.free_parameters:
+            if not math.isfinite(value):
+                raise InputError(f"initial value {value} must be finite",
+                                 key=f"free_parameters.{sym}", **where)
         if self.solution is not None and members > 1:
             raise InputError("a closed-form solution describes one trajectory; an ensemble "
                              f"({members} initial states) cannot have one", key="solution",
@@ -107,12 +115,13 @@ class OptimalControlProblem:
                 raise InputError(f"bounds [{lo}, {hi}] leave no finite value (the lower bound "
                                  "must be below inf, the upper above -inf)",
                                  key=f"bounds.{u}", **where)
-        allowed = {self.time, *self.states, *self.controls, *(p for p, _ in self.member_parameters)}
+        constants = {*(p for p, _ in self.member_parameters), *self.free_parameter_symbols}
+        allowed = {self.time, *self.states, *self.controls, *constants}
         for key, expr in [*(("dynamics", e) for e in self.dynamics),
                           ("running_cost", self.running_cost)]:
             _check_symbols(expr, allowed, key, self.source)
-        _check_symbols(self.terminal_cost, set(self.states) | {p for p, _ in
-                       self.member_parameters}, "terminal_cost", self.source)
+        _check_symbols(self.terminal_cost, set(self.states) | constants, "terminal_cost",
+                       self.source)
         _check_differentiable(self)
 
     @property
@@ -129,6 +138,11 @@ class OptimalControlProblem:
         return len(self.initial_states)
 
     @property
+    def free_parameter_symbols(self) -> tuple[sp.Symbol, ...]:
+        """The free parameters q, optimised with the controls."""
+        return tuple(q for q, _ in self.free_parameters)
+
+    @property
     def is_autonomous(self) -> bool:
         return not any(self.time in e.free_symbols for e in (*self.dynamics, self.running_cost))
 
@@ -138,6 +152,10 @@ class OptimalControlProblem:
 
     def member_parameter_arrays(self) -> dict[str, np.ndarray]:
         return {sym.name: np.array(values, dtype=float) for sym, values in self.member_parameters}
+
+    def free_parameter_array(self) -> np.ndarray:
+        """Initial values of the free parameters, shape (free parameters,)."""
+        return np.array([value for _, value in self.free_parameters], dtype=float)
 
     def bounds_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper control bounds (±inf where unbounded), each of shape (controls,)."""
@@ -158,7 +176,8 @@ def _check_symbols(expr: sp.Expr, allowed: set, key: str, source: str) -> None:
 def _check_differentiable(problem: OptimalControlProblem) -> None:
     """f, L and Φ must have derivatives SymPy can write down (no Abs, sign, Piecewise …), of
     at most MAX_DERIVATIVE_NODES nodes in all: the derivation works on these."""
-    variables = (problem.time, *problem.states, *problem.controls)
+    variables = (problem.time, *problem.states, *problem.controls,
+                 *problem.free_parameter_symbols)
     budget = MAX_DERIVATIVE_NODES
     for key, expr in [*((f"dynamics[{i}]", e) for i, e in enumerate(problem.dynamics)),
                       ("running_cost", problem.running_cost),
@@ -178,7 +197,7 @@ def _check_differentiable(problem: OptimalControlProblem) -> None:
 # -- files -----------------------------------------------------------------------------------
 _KEYS = {"name", "description", "citation", "time", "states", "controls", "parameters",
          "member_parameters", "horizon", "initial_state", "initial_states", "dynamics",
-         "running_cost", "terminal_cost", "bounds", "solution"}
+         "running_cost", "terminal_cost", "bounds", "solution", "free_parameters"}
 
 
 def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
@@ -233,7 +252,20 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         check_name(pname, key)
         member_params.append((sp.Symbol(pname, real=True), _floats(values, key, source)))
 
-    declared = {s.name: s for s in (time, *states, *controls, *(p for p, _ in member_params))}
+    free_params = []
+    raw_free = data.get("free_parameters", {})
+    if not isinstance(raw_free, dict):
+        raise fail("free_parameters", "expected a table of name = initial value")
+    check_count(len(raw_free), MAX_MEMBER_PARAMETERS, "free parameters", source=source,
+                key="free_parameters")
+    for pname, value in raw_free.items():
+        key = f"free_parameters.{pname}"
+        check_name(pname, key)
+        free_params.append((sp.Symbol(pname, real=True),
+                            _float(_parse(value, constants, key, source), key, source)))
+
+    declared = {s.name: s for s in (time, *states, *controls, *(p for p, _ in member_params),
+                                     *(q for q, _ in free_params))}
     clash = set(declared) & set(constants)
     if clash:
         raise fail("parameters", f"{', '.join(sorted(clash))} declared twice")
@@ -314,7 +346,8 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         name=data.get("name", Path(source).stem if source else "problem"),
         time=time, states=tuple(states), controls=tuple(controls), dynamics=dynamics,
         running_cost=running, terminal_cost=terminal, t0=t0, T=T, initial_states=initial,
-        control_bounds=bounds, member_parameters=tuple(member_params), solution=solution,
+        control_bounds=bounds, member_parameters=tuple(member_params),
+        free_parameters=tuple(free_params), solution=solution,
         description=data.get("description", ""), citation=data.get("citation", ""),
         source=source)
 

@@ -74,6 +74,7 @@ class Solution:
     kkt_residual: float
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    free_parameters: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def steps(self) -> int:
@@ -100,6 +101,8 @@ class Solution:
             "stage_costates": squeeze(self.stage_costates).tolist(),
             "grid_control": (squeeze(self.grid_control).tolist()
                              if self.grid_control is not None else None),
+            "free_parameters": {q.name: float(v) for (q, _), v in
+                                zip(self.problem.free_parameters, self.free_parameters)},
             "iterations": self.iterations, "converged": self.converged,
             "message": self.message, "kkt_residual": self.kkt_residual,
             "timings": self.timings,
@@ -109,19 +112,21 @@ class Solution:
 
 
 def kkt_residual(module: ModuleType, theta: np.ndarray, gradient: np.ndarray,
-                 h: np.ndarray) -> float:
-    """max |θ − P(θ − ∂J_h/∂θ / (h w))|: the discrete H_u (MATH.md 3.2), projected on the bounds.
+                 h: np.ndarray, free_gradient=()) -> float:
+    """max |θ − P(θ − ∂J_h/∂θ / (h w))|: the discrete H_u (MATH.md 3.2), projected on the bounds,
+    and max |∂J_h/∂q| over the free parameters q.
 
     Without bounds this is max |∂J_h/∂u_g| / (h_n w_g). At a bound only the part of the step
     that stays feasible counts, so a control left short of an active bound is measured by its
     distance to it.
     """
+    free = float(np.max(np.abs(free_gradient), initial=0.0))
     if not gradient.size:
-        return 0.0
+        return free
     weights = h[:, None, None] * _safe_weights(module)[None, :, None]
     # P(θ − d) − θ = clip(−d, lower − θ, upper − θ), free of the cancellation at large |θ|
     step = np.clip(-gradient / weights, module.CONTROL_LOWER - theta, module.CONTROL_UPPER - theta)
-    return float(np.max(np.abs(step)))
+    return max(float(np.max(np.abs(step))), free)
 
 
 def active_bounds(values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -172,37 +177,40 @@ on them did not converge), FloatingPointError from :func:`sweep`."""
 
 
 def sweep(module: ModuleType, theta: np.ndarray, h: np.ndarray, form: str = "multiplier",
-          full: bool = True) -> tuple[dict, dict]:
-    """Forward sweep (states, J_h; MATH.md 2) then costate sweep (p, ∂J_h/∂θ; MATH.md 3).
+          full: bool = True, free=None) -> tuple[dict, dict]:
+    """Forward sweep (states, J_h; MATH.md 2) then costate sweep (p, ∂J_h/∂θ, ∂J_h/∂q;
+    MATH.md 3) at controls θ and free parameters q (``free``; default: their initial values).
 
-    Raises one of :data:`NUMERIC_ERRORS`, FloatingPointError when J_h or ∂J_h/∂θ is not finite.
+    Raises one of :data:`NUMERIC_ERRORS`, FloatingPointError when J_h or a gradient is not
+    finite.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        trajectory = module.forward(theta, h)
+        trajectory = module.forward(theta, h, free=free)
         if not np.isfinite(trajectory["objective"]):
             raise FloatingPointError("J_h is not finite")
-        co = module.costate(theta, trajectory, h, form=form, full=full)
-    if not np.all(np.isfinite(co["gradient"])):
+        co = module.costate(theta, trajectory, h, form=form, full=full, free=free)
+    if not (np.all(np.isfinite(co["gradient"])) and np.all(np.isfinite(co["gradient_free"]))):
         raise FloatingPointError("dJ_h/dtheta is not finite")
     return trajectory, co
 
 
 @contextmanager
-def numerical_failures(module: ModuleType, theta: np.ndarray, h: np.ndarray, when: str):
-    """Calls into the generated module at controls θ; a failure becomes a SolveError saying
-    ``when`` it happened and, from :func:`describe_failure`, where and why."""
+def numerical_failures(module: ModuleType, theta: np.ndarray, h: np.ndarray, when: str,
+                       free=None):
+    """Calls into the generated module at controls θ (and free parameters); a failure becomes a
+    SolveError saying ``when`` it happened and, from :func:`describe_failure`, where and why."""
     try:
         yield
     except NUMERIC_ERRORS as err:
-        raise SolveError(f"{when}: {describe_failure(module, theta, h, err)}") from None
+        raise SolveError(f"{when}: {describe_failure(module, theta, h, err, free)}") from None
 
 
 def describe_failure(module: ModuleType, theta: np.ndarray, h: np.ndarray,
-                     err: BaseException) -> str:
+                     err: BaseException, free=None) -> str:
     """Where a sweep at θ fails: the first failing step of the forward sweep, else the cost,
     else the costate sweep (which ``err`` came from)."""
     t = module.time_grid(h)
-    found = _first_failing_step(module, theta, h)
+    found = _first_failing_step(module, theta, h, free)
     if found is not None:
         n, cause = found
         where = f"step n = {n} (t = {t[n]:.6g}, h = {h[n]:.6g})"
@@ -215,7 +223,7 @@ def describe_failure(module: ModuleType, theta: np.ndarray, h: np.ndarray,
         return (f"the state overflowed at {where}: the trajectory blows up; start from other "
                 "controls or use the casadi backend, which need not integrate its initial guess")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        trajectory = module.forward(*_array_members(module, theta, h))
+        trajectory = module.forward(*_array_members(module, theta, h), free=free)
     if not np.isfinite(trajectory["objective"]):
         return (f"the cost J_h overflowed while the states stay finite (largest |y_n| = "
                 f"{np.max(np.abs(trajectory['y'])):.3g})")
@@ -230,14 +238,15 @@ def _array_members(module: ModuleType, theta: np.ndarray, h: np.ndarray) -> tupl
     return theta, h, y0, params
 
 
-def _first_failing_step(module: ModuleType, theta: np.ndarray,
-                        h: np.ndarray) -> tuple[int, BaseException | None] | None:
+def _first_failing_step(module: ModuleType, theta: np.ndarray, h: np.ndarray,
+                        free=None) -> tuple[int, BaseException | None] | None:
     """(n, cause): step n is the first whose stage values or next state cannot be computed or
     are not finite (bisection over the first k steps, k = 1..N); None when all N are fine."""
     def failure(k):
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                trajectory = module.forward(*_array_members(module, theta[:k], h[:k]))
+                trajectory = module.forward(*_array_members(module, theta[:k], h[:k]),
+                                            free=free)
         except NUMERIC_ERRORS as err:
             return err
         finite = np.all(np.isfinite(trajectory["y"])) and np.all(np.isfinite(trajectory["Y"]))
@@ -400,11 +409,17 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         raise OcgenError("initial_controls must be finite")
     theta0 = np.clip(theta0.reshape(shape), lower, upper)
     scale = np.sqrt(h[:, None, None] * _safe_weights(module)[None, :, None]) * np.ones(shape)
+    n_theta = scale.size
     failed = 0
 
+    def split(z):  # z = (θ·scale, q): scaled controls, then the free parameters
+        return z[:n_theta].reshape(shape) / scale, z[n_theta:]
+
     def evaluate(z):
-        trajectory, co = sweep(module, z.reshape(shape) / scale, h, form, full=False)
-        return trajectory["objective"], (co["gradient"] / scale).ravel()
+        theta, free = split(z)
+        trajectory, co = sweep(module, theta, h, form, full=False, free=free)
+        return trajectory["objective"], np.concatenate([(co["gradient"] / scale).ravel(),
+                                                        co["gradient_free"]])
 
     def fun(z):  # a trial point where the sweeps fail is infinitely bad for the line search
         nonlocal failed
@@ -416,8 +431,9 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
 
     bounds = list(zip((lower * scale).ravel(), (upper * scale).ravel()))
     bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b) for a, b in bounds]
+    bounds += [(None, None)] * len(module.FREE_NAMES)
     start = time.perf_counter()
-    z = (theta0 * scale).ravel()
+    z = np.concatenate([(theta0 * scale).ravel(), module.FREE_VALUES])
     where = f"{problem.name} with {tableau.name}, {controls} controls, {steps} steps"
     with numerical_failures(module, theta0, h, f"{where}, at the initial controls"):
         J0 = evaluate(z)[0]
@@ -434,8 +450,8 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     z, message = result.x, f"L-BFGS-B: {str(result.message).rstrip(': ')}"
     if result.fun < floor:
         message = f"L-BFGS-B stopped after {result.nit} iterations"
-    elif kkt_residual(module, z.reshape(shape) / scale, fun(z)[1].reshape(shape) * scale,
-                      h) > tolerance:
+    elif kkt_residual(module, split(z)[0], fun(z)[1][:n_theta].reshape(shape) * scale, h,
+                      fun(z)[1][n_theta:]) > tolerance:
         polished = _polish(fun, z, bounds, tolerance * float(np.min(scale)) / 2,
                            min(50, max_iterations))
         if polished is not z:
@@ -444,21 +460,24 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         message += f"; {failed} trial points where the sweeps failed were rejected"
     # L-BFGS-B keeps active bounds exactly in the scaled variables; undo the scaling there
     # without rounding off the bound
-    theta = np.where(z.reshape(shape) <= lower * scale, lower,
-                     np.where(z.reshape(shape) >= upper * scale, upper, z.reshape(shape) / scale))
-    with numerical_failures(module, theta, h, f"{where}, at the solution"):
-        trajectory, co = sweep(module, theta, h, form)
+    scaled, free = z[:n_theta].reshape(shape), z[n_theta:]
+    theta = np.where(scaled <= lower * scale, lower,
+                     np.where(scaled >= upper * scale, upper, scaled / scale))
+    with numerical_failures(module, theta, h, f"{where}, at the solution", free):
+        trajectory, co = sweep(module, theta, h, form, free=free)
         timings["solve"] = time.perf_counter() - start
-        residual = kkt_residual(module, theta, co["gradient"], h)
+        residual = kkt_residual(module, theta, co["gradient"], h, co["gradient_free"])
         at_lower, at_upper = active_bounds(theta, lower, upper)
         checked = time.perf_counter()
+        unbounded = np.ones(free.size, dtype=bool)
         converged, reason = _verdict(
             trajectory["objective"], J0, residual, tolerance, theta,
-            lambda: smallest_curvature(lambda v: evaluate(v)[1], (theta * scale).ravel(),
-                                       (co["gradient"] / scale).ravel(),
-                                       ~(at_lower | at_upper).ravel()))
+            lambda: smallest_curvature(
+                lambda v: evaluate(v)[1], np.concatenate([(theta * scale).ravel(), free]),
+                np.concatenate([(co["gradient"] / scale).ravel(), co["gradient_free"]]),
+                np.concatenate([~(at_lower | at_upper).ravel(), unbounded])))
         timings["second_order"] = time.perf_counter() - checked
-    grid = (module.grid_control(trajectory["t"], trajectory["y"], co["p"])
+    grid = (module.grid_control(trajectory["t"], trajectory["y"], co["p"], free=free)
             if hasattr(module, "grid_control") else None)
     return Solution(
         tableau=tableau, problem=problem, controls_mode=controls, backend="numpy",
@@ -468,4 +487,5 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
         stage_controls=module.stage_controls(theta), grid_control=grid,
         iterations=int(result.get("nit", 0)), converged=converged,
         message=f"{reason} ({message})" if reason else message, kkt_residual=residual,
-        timings=timings, extra={"active_bounds": {"controls": bound_entries(at_lower, at_upper)}})
+        timings=timings, extra={"active_bounds": {"controls": bound_entries(at_lower, at_upper)}},
+        free_parameters=free)

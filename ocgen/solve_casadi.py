@@ -217,7 +217,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     lower = np.broadcast_to(module.CONTROL_LOWER, shape)
     upper = np.broadcast_to(module.CONTROL_UPPER, shape)
     at_lower, at_upper = active_bounds(theta, lower, upper)
-    residual = kkt_residual(module, theta, co["gradient"], h)
+    residual = kkt_residual(module, theta, co["gradient"], h, co["gradient_free"])
     active = {"controls": bound_entries(at_lower, at_upper)}
     if state_bounds is not None:
         states = y[1:]  # (N, D, K): entries are [n - 1, component, member]
@@ -228,7 +228,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
             item[0] += 1  # index n of y_n
 
     violation = module.constraint_violation(x, h)
-    grid = module.grid_control(module.time_grid(h), y, co["p"]) \
+    grid = module.grid_control(module.time_grid(h), y, co["p"], free=parts["free"]) \
         if hasattr(module, "grid_control") else None
     timings["costates"] = time.perf_counter() - start
     converged = status == "Solve_Succeeded"
@@ -237,7 +237,8 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     # problem is smaller than the control space, so it is left to IPOPT there
     if converged and not (state_bounds is not None and active["states"]["entries"]):
         checked = time.perf_counter()
-        free = ~(at_lower | at_upper).ravel()
+        free = np.concatenate([~(at_lower | at_upper).ravel(),
+                               np.ones(module.sizes(steps)["free"], dtype=bool)])
         reason = negative_curvature(*reduced_curvature(module, steps, symbolic, x, lam_g, h,
                                                         free))
         timings["second_order"] = time.perf_counter() - checked
@@ -253,19 +254,22 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
         extra={"ipopt_status": status, "active_bounds": active,
                "constraint_violation": violation,
                "multiplier_residual": float(co["multiplier_residual"])},
-        stage_multipliers=co["stage_multipliers"], nlp_x=x, nlp_lam_x=lam_x, nlp_lam_g=lam_g)
+        stage_multipliers=co["stage_multipliers"], nlp_x=x, nlp_lam_x=lam_x, nlp_lam_g=lam_g,
+        free_parameters=parts["free"])
 
 
 def reduced_curvature(module: ModuleType, steps: int, symbolic: str, x: np.ndarray,
                       lam_g: np.ndarray, h: np.ndarray, free: np.ndarray) -> tuple[float, float]:
-    """(λ_min, scale) of the reduced Hessian Zᵀ ∇²ₓₓℒ Z over the free controls at (x, lam_g),
-    with ℒ = J_h + lam_gᵀg the NLP's Lagrangian.
+    """(λ_min, scale) of the reduced Hessian Zᵀ ∇²ₓₓℒ Z over the free controls and free
+    parameters (mask ``free`` over θ then q) at (x, lam_g), with ℒ = J_h + lam_gᵀg the NLP's
+    Lagrangian.
 
-    x = (θ, s) with s the stage values and states; the constraints g(θ, s) = 0 make s a function
-    of θ, so Z = [I; −J_s⁻¹ J_θ] spans the null space of the constraint Jacobian J = [J_θ J_s]
-    and Zᵀ ∇²ₓₓℒ Z is the Hessian of J_h(θ). Products v ↦ Zᵀ ∇²ₓₓℒ Z v use one sparse LU of
-    J_s and go to :func:`ocgen.solve.smallest_eigenvalue`. A singular J_s (stage equations
-    without a unique solution) gives (inf, 0): no verdict.
+    x holds θ = (controls, free parameters) and s = (stage values, states); the constraints
+    g(θ, s) = 0 make s a function of θ, so Z = [I; −J_s⁻¹ J_θ] spans the null space of the
+    constraint Jacobian J = [J_θ J_s] and Zᵀ ∇²ₓₓℒ Z is the Hessian of J_h(θ). Products
+    v ↦ Zᵀ ∇²ₓₓℒ Z v use one sparse LU of J_s and go to
+    :func:`ocgen.solve.smallest_eigenvalue`. A singular J_s (stage equations without a unique
+    solution) gives (inf, 0): no verdict.
     """
     import casadi
     from scipy.sparse.linalg import splu
@@ -277,7 +281,12 @@ def reduced_curvature(module: ModuleType, steps: int, symbolic: str, x: np.ndarr
                                    [casadi.hessian(lagrangian, nlp["x"])[0],
                                     casadi.jacobian(nlp["g"], nlp["x"])])
     H, J = (_scipy_sparse(m) for m in second_order(x, module.parameters(h), lam_g))
-    n = module.sizes(steps)["theta"]
+    size = module.sizes(steps)
+    decision = np.r_[0:size["theta"], x.size - size["free"]:x.size]
+    state = np.r_[size["theta"]:x.size - size["free"]]
+    order = np.concatenate([decision, state])
+    H, J = H[order][:, order].tocsr(), J[:, order].tocsr()
+    n = decision.size
     J_theta, J_s = J[:, :n], J[:, n:].tocsc()
     try:
         lu = splu(J_s)
