@@ -57,6 +57,13 @@ def test_class_counts(name, size, ones):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_classes_are_shuffled(name):
+    # any prefix is a fair sample: the first half holds about half of each class
+    labels = generate(name, 1000).labels
+    assert labels[:500].sum() == pytest.approx(labels.sum() / 2, rel=0.2)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_noise_is_gaussian_with_the_default_sigma(name):
     # Same seed: the same noise-free points, then σ·N(0, 1) added to each coordinate
     clean, noisy = generate(name, 4000, noise=0), generate(name, 4000)
