@@ -77,16 +77,23 @@ def _reject_non_finite(data, source: str) -> None:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text, reading no more than MAX_FILE_BYTES from a regular file (not a device
-    such as /dev/zero, nor a FIFO that would block)."""
+    """The file's text, reading no more than MAX_FILE_BYTES (see :func:`read_bytes`)."""
+    return read_bytes(path, limits.MAX_FILE_BYTES).decode("utf-8")
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """The file's bytes, reading no more than ``limit`` from a regular file (not a device
+    such as /dev/zero, nor a FIFO that would block); else InputError naming the file.
+
+    OSError (e.g. FileNotFoundError) propagates for the caller to word.
+    """
     if not stat.S_ISREG(path.stat().st_mode):
         raise InputError("not a regular file", source=str(path))
     with path.open("rb") as file:
-        raw = file.read(limits.MAX_FILE_BYTES + 1)
-    if len(raw) > limits.MAX_FILE_BYTES:
-        raise InputError(f"file larger than the limit of {limits.MAX_FILE_BYTES} bytes",
-                         source=str(path))
-    return raw.decode("utf-8")
+        raw = file.read(limit + 1)
+    if len(raw) > limit:
+        raise InputError(f"file larger than the limit of {limit} bytes", source=str(path))
+    return raw
 
 
 def _first_clause(err: Exception) -> str:

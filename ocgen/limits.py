@@ -7,6 +7,10 @@ and is checked before the work it guards, with a message naming the file, the ke
 limit                      value       what it bounds
 =========================  ==========  ==========================================================
 MAX_FILE_BYTES             1 MiB       size of a tableau or problem file (read no further)
+MAX_DATA_FILE_BYTES        64 MiB      size of a data set file (.csv or .npz; for .npz also the
+                                       unpacked arrays together)
+MAX_DATA_POINTS            1 000 000   points of one data set, read or generated
+MAX_DATA_COLUMNS           64          coordinates of a data point
 MAX_NAME_LENGTH            200         a name: table keys, ``name``, ``time``, states, controls,
                                        aliases
 MAX_TEXT_LENGTH            10 000      any other string (description, citation); expressions
@@ -36,6 +40,9 @@ import sympy as sp
 from .errors import InputError, OcgenError
 
 MAX_FILE_BYTES = 1 << 20
+MAX_DATA_FILE_BYTES = 64 << 20
+MAX_DATA_POINTS = 1_000_000
+MAX_DATA_COLUMNS = 64
 MAX_NAME_LENGTH = 200
 MAX_TEXT_LENGTH = 10_000
 MAX_LIST_LENGTH = 100_000
