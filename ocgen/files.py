@@ -1,6 +1,7 @@
 """Reading user data files (TOML or JSON) into plain dicts, with located errors.
 
-Writing goes through :func:`write_text_atomic`: a file is replaced whole or not at all.
+Writing goes through :func:`write_text_atomic` (or :func:`write_bytes_atomic`): a file is
+replaced whole or not at all.
 """
 
 from __future__ import annotations
@@ -130,6 +131,19 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
             file.write(text)
         os.chmod(tmp, 0o666 & ~_umask())  # the mode a plain open() would have given
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """:func:`write_text_atomic` for bytes (e.g. an image): whole or not at all."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
