@@ -203,27 +203,35 @@ def stage_controls(theta):
     return numpy.asarray(theta, dtype=float)[:, list(GROUPS), :]
 
 
-def sizes(n_steps):
-    """Lengths of the blocks of x (theta, Y, y, free) and of g (stage, step equations)."""
+def sizes(n_steps, learn_steps=False):
+    """Lengths of the blocks of x (theta, Y, y, free[, h]) and of g (stage, step equations)."""
     n, k = n_steps, MEMBERS
     return {"theta": n * N_GROUPS * CONTROL_DIM, "Y": n * k * STAGES * STATE_DIM,
-            "y": n * k * STATE_DIM, "free": N_FREE}
+            "y": n * k * STATE_DIM, "free": N_FREE, "h": n if learn_steps else 0}
 
 
-def transcription(n_steps, symbolic="MX"):
+def transcription(n_steps, symbolic="MX", learn_steps=False):
     """The NLP {x, p, f, g} with n_steps steps; the layout is in the module docstring.
 
     step() acts on all (step, member) pairs at once, so the expression graph has the size of
     one step whatever N is. symbolic: "MX" (matrix operations; fast set-up) or "SX" (scalar
-    operations; slower set-up, faster evaluation).
+    operations; slower set-up, faster evaluation). learn_steps: the step sizes h are
+    variables (appended to x; t_n = t_0 + h_0 + ... + h_{n-1}) and p = (t_0, y0, params).
     """
     n, k = n_steps, MEMBERS
     sym = {"MX": casadi.MX, "SX": casadi.SX}[symbolic].sym
     theta = sym("theta", N_GROUPS * CONTROL_DIM, n)
     Y = sym("Y", STAGES * STATE_DIM, n * k)
     y = sym("y", STATE_DIM, n * k)
-    t = sym("t", 1, n)
-    h = sym("h", 1, n)
+    if learn_steps:
+        start = sym("t0")
+        h = sym("h", 1, n)
+        t = start + casadi.horzcat(0, casadi.cumsum(h[:, :n - 1], 1)) if n > 1 else start
+        times = [start]
+    else:
+        t = sym("t", 1, n)
+        h = sym("h", 1, n)
+        times = [casadi.vec(t), casadi.vec(h)]
     y0 = sym("y0", STATE_DIM, k)
     q = sym("q", N_PARAMETERS, k)
     w = sym("w", N_FREE)
@@ -237,8 +245,9 @@ def transcription(n_steps, symbolic="MX"):
                                casadi.horzcat(y0, y[:, :(n - 1) * k]), Y,
                                theta[:, pair_step], q[:, pair_member], casadi.repmat(w, 1, n * k))
     terminal_cost = terminal_function().map(k)(y[:, (n - 1) * k:], q, casadi.repmat(w, 1, k))[0]
-    return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y), w),
-            "p": casadi.vertcat(casadi.vec(t), casadi.vec(h), casadi.vec(y0), casadi.vec(q)),
+    steps = [casadi.vec(h)] if learn_steps else []
+    return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y), w, *steps),
+            "p": casadi.vertcat(*times, casadi.vec(y0), casadi.vec(q)),
             "f": casadi.densify(casadi.sum2(cost) + casadi.sum2(terminal_cost)),
             "g": casadi.vertcat(casadi.vec(R), casadi.vec(y - y_next))}
 
@@ -256,14 +265,16 @@ def ipopt_options(tolerance=1e-10, max_iterations=3000, print_level=0, options=N
     return result
 
 
-def solver(n_steps, options=None, symbolic="MX"):
-    """casadi.nlpsol with IPOPT for transcription(n_steps, symbolic); options: ipopt_options()."""
-    return casadi.nlpsol("ocgen_nlp", "ipopt", transcription(n_steps, symbolic),
+def solver(n_steps, options=None, symbolic="MX", learn_steps=False):
+    """casadi.nlpsol with IPOPT for transcription(n_steps, symbolic, learn_steps); options:
+    ipopt_options()."""
+    return casadi.nlpsol("ocgen_nlp", "ipopt", transcription(n_steps, symbolic, learn_steps),
                          ipopt_options() if options is None else options)
 
 
-def bounds(n_steps, state_lower=None, state_upper=None):
-    """lbx, ubx (control bounds; optional bounds on y_1..y_N, shape (D,)) and lbg = ubg = 0."""
+def bounds(n_steps, state_lower=None, state_upper=None, learn_steps=False):
+    """lbx, ubx (control bounds; optional bounds on y_1..y_N, shape (D,); h >= 0 when the
+    steps are learned) and lbg = ubg = 0."""
     n, k = n_steps, MEMBERS
     size = sizes(n_steps)
     lower = numpy.full(STATE_DIM, -numpy.inf) if state_lower is None else state_lower
@@ -273,10 +284,11 @@ def bounds(n_steps, state_lower=None, state_upper=None):
     free = numpy.full(size["Y"], numpy.inf)
     zeros = numpy.zeros(size["Y"] + size["y"])
     unbounded = numpy.full(N_FREE, numpy.inf)
+    steps = numpy.full(size["h"] if learn_steps else 0, numpy.inf)
     return {"lbx": numpy.concatenate([numpy.tile(CONTROL_LOWER, n * N_GROUPS), -free,
-                                      numpy.tile(lower, n * k), -unbounded]),
+                                      numpy.tile(lower, n * k), -unbounded, numpy.zeros(steps.size)]),
             "ubx": numpy.concatenate([numpy.tile(CONTROL_UPPER, n * N_GROUPS), free,
-                                      numpy.tile(upper, n * k), unbounded]),
+                                      numpy.tile(upper, n * k), unbounded, steps]),
             "lbg": zeros, "ubg": zeros}
 
 
@@ -291,15 +303,18 @@ def _member_parameters(params):
 
 
 def parameters(h, y0=None, params=None, t0=T0):
-    """The NLP parameter vector p from step sizes h (N,), y0 (D, K) and params (P, K)."""
-    h = numpy.asarray(h, dtype=float)
-    return numpy.concatenate([time_grid(h, t0)[:-1], h, _initial_states(y0).T.ravel(),
+    """The NLP parameter vector p from step sizes h (N,), y0 (D, K) and params (P, K); with
+    h=None, that of transcription(..., learn_steps=True): (t0, y0, params)."""
+    times = [[t0]] if h is None else [time_grid(numpy.asarray(h, dtype=float), t0)[:-1],
+                                      numpy.asarray(h, dtype=float)]
+    return numpy.concatenate([*times, _initial_states(y0).T.ravel(),
                               _member_parameters(params).T.ravel()])
 
 
-def initial_point(n_steps, theta=None, y=None, Y=None, y0=None, free=None):
-    """x0 from theta (N, G, M), y (N+1, D, K), Y (N, S, D, K) and free (F,); what is not given
-    starts at theta = 0 (clipped into the bounds), y_n = Y_ni = y0 and free = FREE_VALUES."""
+def initial_point(n_steps, theta=None, y=None, Y=None, y0=None, free=None, h=None):
+    """x0 from theta (N, G, M), y (N+1, D, K), Y (N, S, D, K), free (F,) and, when the steps
+    are learned, h (N,); what is not given starts at theta = 0 (clipped into the bounds),
+    y_n = Y_ni = y0 and free = FREE_VALUES."""
     n, k = n_steps, MEMBERS
     y0 = _initial_states(y0)
     if theta is None:
@@ -312,22 +327,25 @@ def initial_point(n_steps, theta=None, y=None, Y=None, y0=None, free=None):
     Y = numpy.asarray(Y, dtype=float).reshape(n, STAGES, STATE_DIM, k)
     y = numpy.asarray(y, dtype=float).reshape(n + 1, STATE_DIM, k)
     free = FREE_VALUES if free is None else numpy.asarray(free, dtype=float).reshape(N_FREE)
+    steps = [] if h is None else [numpy.asarray(h, dtype=float).reshape(n)]
     return numpy.concatenate([theta.ravel(), Y.transpose(0, 3, 1, 2).ravel(),
-                              y[1:].transpose(0, 2, 1).ravel(), free])
+                              y[1:].transpose(0, 2, 1).ravel(), free, *steps])
 
 
 def unpack(x, n_steps, y0=None):
     """theta (N, G, M), states y (N+1, D, K) with y_0 = y0, stage values Y (N, S, D, K), free
-    parameters (F,)."""
+    parameters (F,) and h (N,) when x holds the step sizes (else None)."""
     n, k = n_steps, MEMBERS
     size = sizes(n_steps)
     x = numpy.asarray(x, dtype=float).ravel()
-    theta, Y, y, free = numpy.split(x, numpy.cumsum([size["theta"], size["Y"], size["y"]]))
+    theta, Y, y, free, h = numpy.split(
+        x, numpy.cumsum([size["theta"], size["Y"], size["y"], size["free"]]))
     states = numpy.empty((n + 1, STATE_DIM, k))
     states[0] = _initial_states(y0)
     states[1:] = y.reshape(n, k, STATE_DIM).transpose(0, 2, 1)
     return {"theta": theta.reshape(n, N_GROUPS, CONTROL_DIM), "y": states,
-            "Y": Y.reshape(n, k, STAGES, STATE_DIM).transpose(0, 2, 3, 1), "free": free}
+            "Y": Y.reshape(n, k, STAGES, STATE_DIM).transpose(0, 2, 3, 1), "free": free,
+            "h": h if h.size else None}
 
 
 def _columns(a, rows, n_steps):
@@ -376,7 +394,7 @@ def costates(x, lam_g, h, y0=None, params=None, t0=T0):
     lam = -numpy.asarray(lam_g, dtype=float).ravel()
     stage = lam[:size["Y"]].reshape(n, k, STAGES, STATE_DIM).transpose(0, 2, 3, 1)
     p = numpy.empty((n + 1, STATE_DIM, k))
-    p[1:] = lam[size["Y"]:].reshape(n, k, STATE_DIM).transpose(0, 2, 1)
+    p[1:] = lam[size["Y"]:size["Y"] + size["y"]].reshape(n, k, STATE_DIM).transpose(0, 2, 1)
     arguments = _step_arguments(parts, h, params, t0)
     arguments += [_columns(p[1:], STATE_DIM, n), _columns(stage, STAGES * STATE_DIM, n)]
     p_prev, P, g_u, g_w = _map(costate_function(), n, arguments)

@@ -433,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "derived, checked discrete optimality conditions.")
     parser.add_argument("--version", action="version", version=f"ocgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import network_commands  # noqa: F401  (registers ocgen train and ocgen predict)
     for register in COMMANDS:
         register(sub)
     return parser

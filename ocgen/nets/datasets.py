@@ -481,3 +481,23 @@ def save_csv(dataset: Dataset, path: str | Path) -> None:
             file.write(text)
     else:
         write_text_atomic(path, text)
+
+
+def load_data(spec, train_size: int | None = None, validation_size: int | None = None, *,
+              noise: float | None = None, seed: int = 0) -> tuple[Dataset, Dataset | None]:
+    """(training, validation) from a built-in name (sizes default to 500 and 500, as in the
+    paper's first set-up), a ``.csv``/``.npz`` file (all its points, of which
+    ``validation_size``, default 0, are split off) or a :class:`Dataset`."""
+    if isinstance(spec, Dataset):
+        return split(spec, validation_size or 0, seed=seed)
+    if isinstance(spec, str) and spec in GENERATORS:
+        return training_and_validation(spec, 500 if train_size is None else train_size,
+                                       500 if validation_size is None else validation_size,
+                                       noise=noise, seed=seed)
+    if Path(str(spec)).suffix.lower() not in (".csv", ".npz"):
+        _generator(spec)  # an unknown name: the error lists the built-in ones
+    if train_size is not None or noise is not None:
+        raise InputError("--train-size and --noise apply to built-in data sets; a file "
+                         "gives all its points (split off a validation set with "
+                         "--validation-size)", source=str(spec))
+    return split(read_dataset(spec), validation_size or 0, seed=seed)

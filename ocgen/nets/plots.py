@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..errors import OcgenError
 from ..files import write_bytes_atomic, written_in_place
+from .model import output
 
 CLASS_COLOURS = ("tab:blue", "tab:red")
 """Point colours of labels 0 and 1 (unlabelled points are dark grey)."""
@@ -309,7 +310,7 @@ def _flow_panel(ax, xy, labels, w, mu, box, resolution, k):
     """The classifier's map over ``box`` and the points ``xy``; returns their scatter."""
     x0, x1, y0, y1 = box
     X, Y = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
-    _draw_map(ax, X, Y, _sigmoid(w[0] * X + w[1] * Y + mu))
+    _draw_map(ax, X, Y, output(w[0] * X + w[1] * Y + mu))
     dots = _scatter(ax, xy, labels, k)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -342,10 +343,6 @@ def _figure(size, rows=1, cols=1, dpi=100):
     _OffScreenCanvas(fig)
     return fig, fig.subplots(rows, cols, squeeze=False).ravel().tolist()
 
-
-def _sigmoid(z):
-    """The logistic sigmoid η, without overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=float)))
 
 
 def _draw_map(ax, X, Y, P):
@@ -429,3 +426,24 @@ def _write(path, data: bytes) -> None:
             write_bytes_atomic(Path(os.path.realpath(path)), data)
     except OSError as err:
         raise OcgenError(f"{path}: cannot write: {err.strerror or err}") from None
+
+
+# --- everything of a training run ------------------------------------------------------------
+
+def plot_training(result, folder) -> list[Path]:
+    """All figures of a :class:`~ocgen.nets.training.TrainingResult` in ``folder`` (created
+    if missing): losses, accuracies, time steps, the prediction map and the flow (PNG, GIF)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as err:
+        raise OcgenError(f"{folder}: cannot create the folder: {err.strerror or err}") from None
+    network, data = result.network, result.training
+    paths = [folder / name for name in ("loss.png", "accuracy.png", "time_steps.png",
+                                        "prediction.png", "flow.png", "flow.gif")]
+    plot_losses(result.history, paths[0])
+    plot_accuracies(result.history, paths[1])
+    plot_time_steps(network.time_steps, paths[2], network.architecture.total_time)
+    plot_prediction(network.predict, data.points, data.labels, paths[3])
+    plot_flow(network.flow(data.points), data.labels, network.W, network.mu, paths[4], paths[5])
+    return paths

@@ -1,0 +1,311 @@
+"""A network as an optimal control problem (MATH.md 6), and the trained model.
+
+The architecture becomes an ensemble problem: states y ∈ ℝᵈ, controls θ = (K, β) (K row-major,
+then β), per-member parameters (label c, loss weight ω, regularisation share ς) and free
+parameters (W, μ) of the terminal cost
+
+    Φ = ω · ℓ(η(Wᵀy + μ), c),   L = ς · α/2 (|K|² + |β|²),
+
+with η the logistic sigmoid and ℓ the squared error ½(η − c)² or the cross-entropy. Summed
+over the members, ω = 1/K gives the mean loss and ς = 1/K counts the Tikhonov term once. The
+derivation and the generated module then supply J_h and every gradient.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+from ..errors import InputError, OcgenError
+from ..files import read_data_file, write_text_atomic
+from ..problem import OptimalControlProblem
+from ..tableau import ButcherTableau
+
+DYNAMICS = ("tanh", "symmetric", "antisymmetric")
+"""Layer dynamics f(y, θ): σ(Ky + β); −Kᵀσ(Ky + β) (Haber–Ruthotto); σ((K − Kᵀ − γI)y + β)."""
+DEPTHS = ("net", "resnet", "odenet", "odenet-simplex")
+"""Net: y_{n+1} = σ(K_n y_n + β_n) (forward Euler, h = 1, on σ(Ky + β) − y); ResNet: h = T/L;
+ODENet: h_n ≥ 0 learned; ODENet+simplex: h learned on {h ≥ 0, Σ h = T}."""
+LOSSES = ("squares", "cross-entropy")
+CONTROL_MODES = ("step", "stage")
+
+
+def logistic(x):
+    """η(x) = 1/(1 + e⁻ˣ) = (1 + tanh(x/2))/2, a form that neither overflows nor cancels."""
+    return (1 + sp.tanh(x / 2)) / 2
+
+
+def softplus(x):
+    """log(1 + eˣ) = x/2 + log(2 cosh(x/2)); its derivative is η(x). Finite for |x| < 1400."""
+    return x / 2 + sp.log(2 * sp.cosh(x / 2))
+
+
+ACTIVATIONS = {"tanh": sp.tanh, "sigmoid": logistic, "softplus": softplus}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a network is, before training: the problem it defines and its discretisation."""
+
+    width: int
+    layers: int
+    dynamics: str = "tanh"
+    activation: str = "tanh"
+    depth: str = "resnet"
+    horizon: float = 1.0
+    loss: str = "squares"
+    mean_loss: bool = False
+    tikhonov: float = 0.0
+    smoothness: float = 0.0
+    gamma: float = 0.01
+    controls: str = "step"
+
+    def __post_init__(self):
+        def need(ok, option, message):
+            if not ok:
+                raise InputError(message, key=option)
+
+        for option, value in (("width", self.width), ("layers", self.layers)):
+            need(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                 and value >= 1, option, f"must be a positive integer, found {value!r}")
+        need(self.width <= 16, "width", f"at most 16 (the scalar derivation unrolls K), "
+                                        f"found {self.width}")
+        for option, value, names in (("dynamics", self.dynamics, DYNAMICS),
+                                     ("activation", self.activation, ACTIVATIONS),
+                                     ("depth", self.depth, DEPTHS), ("loss", self.loss, LOSSES),
+                                     ("controls", self.controls, CONTROL_MODES)):
+            need(value in names, option, f"unknown {option} {value!r} (choose from "
+                                         f"{', '.join(names)})")
+        need(np.isfinite(self.horizon) and self.horizon > 0, "horizon",
+             f"must be a positive number, found {self.horizon}")
+        for option in ("tikhonov", "smoothness", "gamma"):
+            value = getattr(self, option)
+            need(np.isfinite(value) and value >= 0, option,
+                 f"must be a number ≥ 0, found {value}")
+
+    @property
+    def total_time(self) -> float:
+        """T: the horizon, or L for the plain Net (one unit step per layer)."""
+        return float(self.layers) if self.depth == "net" else float(self.horizon)
+
+    @property
+    def learns_steps(self) -> bool:
+        return self.depth in ("odenet", "odenet-simplex")
+
+    def to_json(self) -> dict:
+        return {"width": self.width, "layers": self.layers, "dynamics": self.dynamics,
+                "activation": self.activation, "depth": self.depth, "horizon": self.horizon,
+                "loss": self.loss, "mean_loss": self.mean_loss, "tikhonov": self.tikhonov,
+                "smoothness": self.smoothness, "gamma": self.gamma, "controls": self.controls}
+
+
+def network_problem(arch: Architecture) -> OptimalControlProblem:
+    """The ensemble problem of MATH.md 6 for ``arch`` (members are supplied at run time; the
+    two placeholder members only fix the shapes)."""
+    d = arch.width
+    real = dict(real=True)
+    y = sp.Matrix([sp.Symbol(f"y{i + 1}", **real) for i in range(d)])
+    K = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"K{i + 1}_{j + 1}", **real))
+    beta = sp.Matrix([sp.Symbol(f"beta{i + 1}", **real) for i in range(d)])
+    W = sp.Matrix([sp.Symbol(f"W{i + 1}", **real) for i in range(d)])
+    mu, c, weight, share = (sp.Symbol(n, **real) for n in ("mu", "c", "weight", "share"))
+    sigma = ACTIVATIONS[arch.activation]
+    if arch.dynamics == "tanh":
+        f = (K * y + beta).applyfunc(sigma)
+    elif arch.dynamics == "symmetric":
+        f = -K.T * (K * y + beta).applyfunc(sigma)
+    else:
+        gamma = sp.nsimplify(arch.gamma, rational=True)
+        f = ((K - K.T - gamma * sp.eye(d)) * y + beta).applyfunc(sigma)
+    if arch.depth == "net":
+        f = f - y
+    zeta = (W.T * y)[0] + mu
+    if arch.loss == "squares":
+        loss = (logistic(zeta) - c) ** 2 / 2
+    else:
+        loss = softplus(zeta) - c * zeta
+    controls = (*K, *beta)
+    alpha = sp.nsimplify(arch.tikhonov, rational=True)
+    running = share * alpha / 2 * sum(u**2 for u in controls) if alpha else sp.S.Zero
+    members = [(weight, (0.0, 0.0)), (c, (0.0, 0.0))]
+    if alpha:
+        members.append((share, (0.0, 0.0)))
+    return OptimalControlProblem(
+        name=f"network_{arch.dynamics}_{arch.activation}_{arch.loss}_d{d}"
+             + ("_net" if arch.depth == "net" else ""),
+        time=sp.Symbol("t", **real), states=tuple(y), controls=controls, dynamics=tuple(f),
+        running_cost=running, terminal_cost=weight * loss, t0=0.0, T=arch.total_time,
+        initial_states=((0.0,) * d, (0.0,) * d), member_parameters=tuple(members),
+        free_parameters=(*((w, 0.0) for w in W), (mu, 0.0)),
+        description=f"ODE network y' = f(y, K, beta) ({arch.dynamics}, {arch.activation}) "
+                    f"of width {d}, output eta(W'y(T) + mu), {arch.loss} loss")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A trained network: its architecture, tableau and parameters.
+
+    ``K`` (L, G, d, d) and ``beta`` (L, G, d) with G = 1 for step controls and G = S for stage
+    controls; ``W`` (d,), ``mu``; ``time_steps`` h (L,).
+    """
+
+    architecture: Architecture
+    tableau: ButcherTableau
+    K: np.ndarray
+    beta: np.ndarray
+    W: np.ndarray
+    mu: float
+    time_steps: np.ndarray
+    data: dict = field(default_factory=dict)
+
+    @cached_property
+    def module(self):
+        from ..solve import generated_module
+        return generated_module(self.tableau, network_problem(self.architecture),
+                                self.architecture.controls)[0]
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The controls as the generated module takes them, (L, G, d² + d)."""
+        return pack_controls(self.K, self.beta)
+
+    def flow(self, points) -> np.ndarray:
+        """The points after each layer, (L + 1, n, d): y' = f(y) run from the padded inputs."""
+        y0 = padded(points, self.architecture.width)
+        params = np.zeros((len(self.module.PARAMETER_NAMES), y0.shape[1]))
+        trajectory = self.module.forward(self.theta, self.time_steps, y0, params,
+                                         free=self.free)
+        return trajectory["y"].transpose(0, 2, 1)
+
+    @property
+    def free(self) -> np.ndarray:
+        return np.append(self.W, self.mu)
+
+    def logits(self, points) -> np.ndarray:
+        """ζ = Wᵀy(T) + μ per point."""
+        return self.flow(points)[-1] @ self.W + self.mu
+
+    def predict(self, points) -> np.ndarray:
+        """η(Wᵀ y(T) + μ): the probability of label 1 for each point."""
+        return output(self.logits(points))
+
+    def to_json(self) -> dict:
+        """The model file (schema in the README)."""
+        tableau = self.tableau.to_dict()
+        step = self.architecture.controls == "step"
+        return {
+            "format": "ocgen-network", "version": 1,
+            "tableau": {key: tableau[key] for key in ("name", "A", "b", "c")},
+            **self.architecture.to_json(),
+            "K": (self.K[:, 0] if step else self.K).tolist(),
+            "beta": (self.beta[:, 0] if step else self.beta).tolist(),
+            "W": self.W.tolist(), "mu": float(self.mu),
+            "time_steps": self.time_steps.tolist(), "data": self.data,
+        }
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        try:
+            write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
+        except OSError as err:
+            raise OcgenError(f"{path}: cannot write: {err.strerror or err}") from None
+        return path
+
+
+def padded(points, width: int) -> np.ndarray:
+    """Points (n, d0) padded with zeros to the width, as initial states (width, n)."""
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] > width:
+        raise OcgenError(f"points must have shape (n, d0) with d0 ≤ {width} (the width), "
+                         f"found {points.shape}")
+    y0 = np.zeros((width, points.shape[0]))
+    y0[:points.shape[1]] = points.T
+    return y0
+
+
+def output(logits) -> np.ndarray:
+    """η(ζ) = (1 + tanh(ζ/2))/2, the logistic sigmoid (MATH.md 6)."""
+    return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(logits, dtype=float))
+
+
+def pack_controls(K: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """θ (L, G, d² + d) from K (L, G, d, d) and β (L, G, d): K row-major, then β."""
+    L, G, d = beta.shape
+    return np.concatenate([K.reshape(L, G, d * d), beta], axis=-1)
+
+
+def unpack_controls(theta: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """K (L, G, d, d) and β (L, G, d) from θ (L, G, d² + d)."""
+    L, G, _ = theta.shape
+    d = width
+    return theta[..., :d * d].reshape(L, G, d, d), theta[..., d * d:]
+
+
+_MODEL_KEYS = {"format", "version", "tableau", "width", "layers", "dynamics", "activation",
+               "depth", "horizon", "loss", "mean_loss", "tikhonov", "smoothness", "gamma",
+               "controls", "K", "beta", "W", "mu", "time_steps", "data"}
+
+
+def load_network(path) -> Network:
+    """A model file written by :meth:`Network.save`; errors name the file and the key."""
+    source = str(path)
+    data = read_data_file(path)
+
+    def fail(key, message):
+        return InputError(message, source=source, key=key)
+
+    unknown = sorted(set(data) - _MODEL_KEYS)
+    if unknown:
+        raise fail(unknown[0], "unknown key in a model file")
+    if data.get("format") != "ocgen-network":
+        raise fail("format", "not an ocgen network model (expected \"ocgen-network\")")
+    missing = sorted(_MODEL_KEYS - {"data", "version"} - set(data))
+    if missing:
+        raise fail(None, f"missing key {missing[0]!r}")
+    if not isinstance(data["tableau"], dict):
+        raise fail("tableau", "expected a table with A, b, c")
+    tableau = ButcherTableau.from_dict({"name": "model", **data["tableau"]},
+                                       source=f"{source}: tableau")
+    options = {key: data[key] for key in ("width", "layers", "dynamics", "activation", "depth",
+                                          "horizon", "loss", "mean_loss", "tikhonov",
+                                          "smoothness", "gamma", "controls")}
+    for key in ("mean_loss",):
+        if not isinstance(options[key], bool):
+            raise fail(key, f"expected true or false, found {options[key]!r}")
+    try:
+        arch = Architecture(**options)
+    except InputError as err:
+        raise err.located(source=source) from None
+    except TypeError as err:
+        raise fail(None, f"bad option: {err}") from None
+    L, d = arch.layers, arch.width
+    G = 1 if arch.controls == "step" else tableau.stages
+    shape_K = (L, d, d) if G == 1 else (L, G, d, d)
+    shape_beta = (L, d) if G == 1 else (L, G, d)
+    arrays = {}
+    for key, shape in (("K", shape_K), ("beta", shape_beta), ("W", (d,)), ("mu", ()),
+                       ("time_steps", (L,))):
+        arrays[key] = _array(data[key], shape, source, key)
+    if not isinstance(data.get("data", {}), dict):
+        raise fail("data", "expected a table describing the data set")
+    return Network(arch, tableau, arrays["K"].reshape(L, G, d, d),
+                   arrays["beta"].reshape(L, G, d), arrays["W"], float(arrays["mu"]),
+                   arrays["time_steps"], data.get("data", {}))
+
+
+def _array(value, shape, source, key) -> np.ndarray:
+    try:
+        array = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"expected numbers in an array of shape {shape}", source=source,
+                         key=key) from None
+    if array.shape != shape:
+        raise InputError(f"expected shape {shape}, found {array.shape}", source=source, key=key)
+    if not np.all(np.isfinite(array)):
+        raise InputError("values must be finite", source=source, key=key)
+    return array

@@ -1,0 +1,344 @@
+"""Training a network: the discrete problem of MATH.md 6 minimised over x = (θ, W, μ[, h]).
+
+J and ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h come from the generated module (the derived costate sweep); the
+only term added here is the smoothness in depth α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, a quadratic in
+the controls that couples neighbouring steps (it is not part of any one step's Lagrangian).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ..errors import InputError, OcgenError
+from ..solve import NUMERIC_ERRORS, generated_module
+from ..tableau import ButcherTableau, load_tableau
+from .datasets import Dataset
+from .model import Architecture, Network, network_problem, output, padded, unpack_controls
+from .optimizers import adam, gradient_descent, projected_gradient_norm
+from .simplex import project_to_simplex
+
+OPTIMIZERS = ("armijo", "lipschitz", "lbfgs", "adam", "ipopt")
+DEFAULT_TOLERANCE = 1e-8
+
+
+class Objective:
+    """J(x) and ∇J(x) of a network on one set of points, x = (θ, W, μ[, h]) flat.
+
+    The last forward sweep is kept, so a gradient at the point last evaluated costs one
+    costate sweep.
+    """
+
+    def __init__(self, arch: Architecture, tableau: ButcherTableau, points: np.ndarray,
+                 labels: np.ndarray, h: np.ndarray | None = None):
+        self.arch, self.tableau = arch, tableau
+        self.module = generated_module(tableau, network_problem(arch), arch.controls)[0]
+        d, L = arch.width, arch.layers
+        self.groups = self.module.N_GROUPS
+        self.theta_shape = (L, self.groups, d * d + d)
+        self.n_theta = int(np.prod(self.theta_shape))
+        self.fixed_h = None if arch.learns_steps else (
+            np.ones(L) if arch.depth == "net" else np.full(L, arch.horizon / L)) \
+            if h is None else np.asarray(h, dtype=float)
+        self.y0 = padded(points, d)
+        self.labels = np.asarray(labels, dtype=float)
+        self.params = self.member_parameters(np.arange(self.labels.size), self.labels.size)
+        self._last = None
+
+    def member_parameters(self, members, batch: int) -> np.ndarray:
+        """(weight, c[, share]) per member: the loss weight is 1/K for the mean loss (K/B
+        for a batch of B out of K otherwise), and the Tikhonov share 1/B."""
+        total = self.labels.size
+        weight = 1 / batch if self.arch.mean_loss else total / batch
+        rows = [np.full(len(members), weight), self.labels[members]]
+        if len(self.module.PARAMETER_NAMES) == 3:
+            rows.append(np.full(len(members), 1 / batch))
+        return np.array(rows)
+
+    @property
+    def size(self) -> int:
+        return self.n_theta + self.arch.width + 1 + (self.arch.layers
+                                                      if self.arch.learns_steps else 0)
+
+    def split(self, x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """θ (L, G, m), free parameters (W, μ), h (L,)."""
+        theta = x[:self.n_theta].reshape(self.theta_shape)
+        free = x[self.n_theta:self.n_theta + self.arch.width + 1]
+        h = x[self.n_theta + self.arch.width + 1:] if self.arch.learns_steps else self.fixed_h
+        return theta, free, h
+
+    def join(self, theta, free, h) -> np.ndarray:
+        return np.concatenate([np.ravel(theta), free] + ([h] if self.arch.learns_steps else []))
+
+    def project(self, x) -> np.ndarray:
+        """P onto the feasible set: h ≥ 0 (odenet), the simplex Σ h = T (odenet-simplex)."""
+        if not self.arch.learns_steps:
+            return x
+        x = x.copy()
+        h = x[-self.arch.layers:]
+        x[-self.arch.layers:] = (project_to_simplex(h, self.arch.horizon)
+                                 if self.arch.depth == "odenet-simplex" else np.maximum(h, 0))
+        return x
+
+    def value(self, x, members=None) -> float:
+        theta, free, h = self.split(x)
+        y0, params = self._members(members)
+        with np.errstate(over="ignore", invalid="ignore"):
+            trajectory = self.module.forward(theta, h, y0, params, free=free)
+        self._last = (x.copy(), members, trajectory)
+        return trajectory["objective"] + self._smoothness(theta, h)[0]
+
+    def gradient(self, x, members=None) -> np.ndarray:
+        theta, free, h = self.split(x)
+        last = self._last
+        if last is None or last[1] is not members or not np.array_equal(last[0], x):
+            self.value(x, members)
+        trajectory = self._last[2]
+        _, params = self._members(members)
+        co = self.module.costate(theta, trajectory, h, params, full=self.arch.learns_steps,
+                                 free=free)
+        _, d_theta, d_h = self._smoothness(theta, h)
+        parts = [(co["gradient"] + d_theta).ravel(), co["gradient_free"]]
+        if self.arch.learns_steps:
+            parts.append(co["gradient_h"] + d_h)
+        return np.concatenate(parts)
+
+    def value_and_gradient(self, x, members=None) -> tuple[float, np.ndarray]:
+        J = self.value(x, members)
+        return J, self.gradient(x, members)
+
+    def _members(self, members):
+        if members is None:
+            return self.y0, self.params
+        return self.y0[:, members], self.member_parameters(members, len(members))
+
+    def _smoothness(self, theta, h):
+        """S = α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, ∂S/∂θ and ∂S/∂h_n = −α₂/2 |θ_{n+1} − θ_n|²/h_n²."""
+        alpha = self.arch.smoothness
+        if not alpha:
+            return 0.0, 0.0, 0.0
+        jump = np.diff(theta, axis=0)
+        squares = np.sum(jump**2, axis=(1, 2))
+        value = alpha / 2 * float(np.sum(squares / h[:-1]))
+        scaled = alpha * jump / h[:-1, None, None]
+        d_theta = np.zeros_like(theta)
+        d_theta[:-1] -= scaled
+        d_theta[1:] += scaled
+        d_h = np.zeros_like(h)
+        d_h[:-1] = -alpha / 2 * squares / h[:-1] ** 2
+        return value, d_theta, d_h
+
+    def outputs(self, x) -> np.ndarray:
+        """η(Wᵀy_N + μ) per point at x (from the last forward sweep when it was at x)."""
+        theta, free, h = self.split(x)
+        last = self._last
+        if last is None or last[1] is not None or not np.array_equal(last[0], x):
+            self.value(x)
+        y_end = self._last[2]["y"][-1]
+        return output(free[:-1] @ y_end + free[-1])
+
+
+@dataclass
+class TrainingResult:
+    """What ``ocgen train`` reports: the trained network, its history and final numbers."""
+
+    network: Network
+    training: Dataset
+    validation: Dataset | None
+    config: dict
+    history: list[dict]
+    final: dict
+    iterations: int
+    converged: bool
+    message: str
+    timings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def predict(self, points) -> np.ndarray:
+        return self.network.predict(points)
+
+    def to_json(self) -> dict:
+        return {"config": self.config, **self.final,
+                "time_steps": self.network.time_steps.tolist(), "history": self.history,
+                "iterations": self.iterations, "converged": self.converged,
+                "message": self.message, "timings": self.timings, **self.extra}
+
+
+def loss(probabilities, labels, kind: str, mean: bool) -> float:
+    """½ Σ (η − c)² or the cross-entropy −Σ [c log η + (1 − c) log(1 − η)], optionally divided
+    by the number of points (the data term of J, without regularisation)."""
+    eta, c = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    if kind == "squares":
+        terms = (eta - c) ** 2 / 2
+    else:
+        with np.errstate(divide="ignore"):
+            terms = -(c * np.log(eta) + (1 - c) * np.log1p(-eta))
+    total = float(np.sum(terms))
+    return total / max(c.size, 1) if mean else total
+
+
+def accuracy(probabilities, labels) -> float:
+    return float(np.mean((np.asarray(probabilities) >= 0.5) == (np.asarray(labels) == 1)))
+
+
+def initial_point(objective: Objective, seed: int) -> np.ndarray:
+    """K ~ N(0, 1), β = 0 (as in the paper); W ~ N(0, 1/d), μ = 0; h = T/L."""
+    arch = objective.arch
+    rng = np.random.default_rng(seed)
+    theta = np.zeros(objective.theta_shape)
+    d = arch.width
+    theta[..., :d * d] = rng.standard_normal((arch.layers, 1, d * d))
+    W = rng.standard_normal(d) / np.sqrt(d)
+    h = np.full(arch.layers, arch.total_time / arch.layers)
+    return objective.join(theta, np.append(W, 0.0), h)
+
+
+def train_network(dataset: Dataset, tableau, arch: Architecture, *,
+                  optimizer: str = "lipschitz", iterations: int = 1000, seed: int = 0,
+                  validation: Dataset | None = None, batch_size: int = 64,
+                  learning_rate: float = 1e-2, tolerance: float = DEFAULT_TOLERANCE,
+                  log_every: int | None = None, progress=None) -> TrainingResult:
+    """Train ``arch`` discretised by ``tableau`` on ``dataset`` (MATH.md 6).
+
+    ``progress``: a callable taking the number of finished iterations (a progress bar).
+    """
+    tableau = load_tableau(tableau)
+    _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tableau)
+    start = time.perf_counter()
+    objective = Objective(arch, tableau, dataset.points, dataset.labels)
+    checker = (Objective(arch, tableau, validation.points, validation.labels)
+               if validation is not None else None)
+    timings = {"derive_and_generate": time.perf_counter() - start}
+    x0 = objective.project(initial_point(objective, seed))
+    log_every = log_every or max(1, iterations // 100)
+    history: list[dict] = []
+
+    def record(k, x, step):
+        theta, free, h = objective.split(x)
+        eta = objective.outputs(x)
+        entry = {"iteration": k, "objective": objective.value(x),
+                 "train_loss": loss(eta, dataset.labels, arch.loss, arch.mean_loss),
+                 "train_accuracy": accuracy(eta, dataset.labels),
+                 "gradient_norm": projected_gradient_norm(x, objective.gradient(x),
+                                                          objective.project),
+                 "step": step}
+        if checker is not None:
+            eta_v = checker.outputs(checker.join(theta, free, h) if arch.learns_steps else x)
+            entry["validation_loss"] = loss(eta_v, validation.labels, arch.loss,
+                                            arch.mean_loss)
+            entry["validation_accuracy"] = accuracy(eta_v, validation.labels)
+        history.append(entry)
+
+    def callback(k, x, J, g, step):
+        if k % log_every == 0 or k == iterations:
+            record(k, x, step)
+        if progress is not None:
+            progress(k)
+        return False
+
+    start = time.perf_counter()
+    try:
+        record(0, x0, None)
+        outcome = _run(optimizer, objective, x0, iterations, tolerance, callback, seed,
+                       batch_size, learning_rate)
+    except NUMERIC_ERRORS as err:
+        raise OcgenError(f"training failed: the network's sweeps overflowed or failed "
+                         f"({type(err).__name__}: {err}); try fewer layers, a smaller "
+                         "horizon or another optimiser") from None
+    timings["train"] = time.perf_counter() - start
+    x = outcome.x
+    if history[-1]["iteration"] != outcome.iterations:
+        record(outcome.iterations, x, None)
+    theta, free, h = objective.split(x)
+    K, beta = unpack_controls(theta, arch.width)
+    network = Network(arch, tableau, K, beta, free[:-1].copy(), float(free[-1]), h.copy(),
+                      data=dict(dataset.description))
+    last = history[-1]
+    final = {key: last.get(key) for key in ("train_loss", "validation_loss", "train_accuracy",
+                                            "validation_accuracy", "gradient_norm")}
+    final["objective"] = float(last["objective"])
+    config = {"tableau": tableau.name, **arch.to_json(), "optimizer": optimizer,
+              "iterations": iterations, "seed": seed, "data": dataset.description,
+              "validation": validation.description if validation is not None else None,
+              "train_size": dataset.size,
+              "validation_size": validation.size if validation is not None else 0}
+    if optimizer == "adam":
+        config.update(batch_size=batch_size, learning_rate=learning_rate)
+    return TrainingResult(network, dataset, validation, config, history, final,
+                          outcome.iterations,
+                          outcome.converged, outcome.message, timings, outcome.extra)
+
+
+def _run(optimizer, objective, x0, iterations, tolerance, callback, seed, batch_size,
+         learning_rate):
+    if optimizer in ("armijo", "lipschitz"):
+        return gradient_descent(objective.value, objective.gradient, x0, objective.project,
+                                iterations, optimizer, tolerance, callback)
+    if optimizer == "adam":
+        return adam(objective.value_and_gradient, x0, objective.project, iterations,
+                    _batches(objective.labels.size, batch_size, seed), learning_rate, callback)
+    if optimizer == "lbfgs":
+        return _lbfgs(objective, x0, iterations, tolerance, callback)
+    from .ipopt import train_ipopt
+    return train_ipopt(objective, x0, iterations, tolerance, callback)
+
+
+def _batches(size: int, batch: int, seed: int):
+    """Mini-batches of a fresh random permutation per epoch (the last short batch dropped
+    unless it is the only one)."""
+    rng = np.random.default_rng(seed + 1)
+    batch = min(batch, size)
+    while True:
+        order = rng.permutation(size)
+        for start in range(0, size - batch + 1, batch):
+            yield np.sort(order[start:start + batch])
+
+
+def _lbfgs(objective, x0, iterations, tolerance, callback):
+    """SciPy's L-BFGS-B on the exact gradient, with h ≥ 0 for odenet."""
+    from .optimizers import Outcome
+    n_free = objective.size - (objective.arch.layers if objective.arch.learns_steps else 0)
+    bounds = [(None, None)] * n_free + [(0, None)] * (objective.size - n_free)
+    count = 0
+
+    def each(intermediate_result):
+        nonlocal count
+        count += 1
+        x = intermediate_result.x
+        return callback(count, x, intermediate_result.fun, None, None)
+
+    result = minimize(objective.value_and_gradient, x0, jac=True, method="L-BFGS-B",
+                      bounds=bounds, callback=each,
+                      options={"maxiter": iterations, "maxfun": 4 * iterations,
+                               "gtol": tolerance, "ftol": 0.0, "maxcor": 20})
+    x = result.x
+    converged = projected_gradient_norm(x, objective.gradient(x), objective.project) <= tolerance
+    return Outcome(x, int(result.nit), converged, f"L-BFGS-B: {result.message}")
+
+
+def _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tableau):
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r} (choose from "
+                         f"{', '.join(OPTIMIZERS)})", key="optimizer")
+    for key, value in (("iterations", iterations), ("batch_size", batch_size)):
+        if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                and value >= 1):
+            raise InputError(f"must be a positive integer, found {value!r}", key=key)
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise InputError(f"must be a positive number, found {learning_rate}",
+                         key="learning_rate")
+    if dataset.labels is None:
+        raise InputError("training needs labels", source=dataset.name)
+    if dataset.dimension > arch.width:
+        raise InputError(f"the width {arch.width} is below the data's dimension "
+                         f"{dataset.dimension} (points are padded with zeros, never cut)",
+                         key="width")
+    if optimizer == "lbfgs" and arch.depth == "odenet-simplex":
+        raise InputError("L-BFGS-B handles bounds, not the simplex Σ h = T of odenet-simplex; "
+                         "use armijo, lipschitz, adam or ipopt", key="optimizer")
+    if arch.smoothness and arch.learns_steps:
+        raise InputError("the smoothness term divides by h_n, which learned steps may drive "
+                         "to 0; use it with net or resnet", key="smoothness")
