@@ -374,9 +374,11 @@ def cmd_verify(args) -> int:
 # -- ocgen demo ------------------------------------------------------------------------------
 @command
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the main job: RK4 and SSPRK3 on lq, end to end",
+    p = sub.add_parser("demo", help="the main job: RK4 and SSPRK3 on lq, end to end, then "
+                                    "a spiral network",
                        description="Certificate, generation, solve and verification of RK4 on "
-                                   "the lq problem, then SSPRK3 showing its order reduction.")
+                                   "the lq problem, then SSPRK3 showing its order reduction, "
+                                   "then a spiral classifier trained with RK4 and Euler.")
     p.add_argument("--output", default="ocgen-demo", metavar="DIR",
                    help="folder for the generated modules and plots (default ocgen-demo)")
     p.set_defaults(func=cmd_demo)
@@ -409,7 +411,28 @@ def cmd_demo(args) -> int:
         plot_verification(result, plot)
         print(format_verification(result))
         print(f"convergence plot: {plot}\n")
+    _demo_networks(folder)
     return 0
+
+
+def _demo_networks(folder) -> None:
+    """The network part of the demo: a spiral classifier as an ensemble problem (MATH.md 6),
+    trained with RK4 and with Euler on the derived costate; the RK4 flow as figures."""
+    from .nets import train
+    from .nets.plots import plot_flow
+    from .network_commands import format_training
+    rule = "=" * 78
+    print(f"{rule}\nNetworks: a spiral classifier is an optimal control problem (MATH.md 6)\n"
+          f"{rule}")
+    for name in ("rk4", "euler"):
+        result = train("spiral", name, layers=20, optimizer="lbfgs", iterations=300)
+        print(format_training(result))
+        if name == "rk4":
+            network, data = result.network, result.training
+            png, gif = folder / "network_rk4_flow.png", folder / "network_rk4_flow.gif"
+            plot_flow(network.flow(data.points), data.labels, network.W, network.mu, png, gif)
+            print(f"flow of the points through the layers: {png}, {gif}")
+        print()
 
 
 # -- entry point -----------------------------------------------------------------------------

@@ -117,3 +117,18 @@ def test_solve_api_script_runs():
     assert "Taylor test rates [2.0, 2.0, 2.0]" in lines[0]
     assert "converged: True" in lines[1] and "controls on a bound: 0" not in lines[1]
     assert lines[-1] == "verdict: pass"
+
+
+def test_network_script_runs(tmp_path):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "train_network.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    accuracy = float(lines[0].split()[2].rstrip(","))
+    assert accuracy >= 0.95  # two moons with noise 0.1 separate almost perfectly
+    rates = [float(r) for r in lines[1].split("[")[1].split("]")[0].split()]
+    assert min(rates) >= 1.95
+    assert (tmp_path / "two_moons_model.json").is_file()

@@ -1,0 +1,244 @@
+"""Networks as optimal control problems (MATH.md 6): exact gradients for every tableau, the
+architectures against their closed forms, training, model files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ocgen.errors import InputError
+from ocgen.nets import load_network, train
+from ocgen.nets.datasets import Dataset, generate
+from ocgen.nets.model import Architecture, Network, output, unpack_controls
+from ocgen.nets.training import Objective, initial_point, loss, train_network
+from ocgen.tableau import builtin_tableaux, load_tableau
+from ocgen.taylor import taylor_test
+
+ALL = [t.source[:-5] for t in builtin_tableaux()]
+
+
+def small_data(dimension=2, size=12, seed=0):
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(-1, 1, size=(size, dimension))
+    return points, (points[:, 0] * points[:, -1] > 0).astype(int)
+
+
+def random_x(objective, seed=1):
+    """A point with every entry O(1) and step sizes away from the uniform ones."""
+    rng = np.random.default_rng(seed)
+    x = initial_point(objective, seed)
+    theta, free, h = objective.split(x)
+    theta = theta + 0.5 * rng.standard_normal(theta.shape)
+    free = free + 0.5 * rng.standard_normal(free.shape)
+    h = h * (1 + 0.5 * rng.uniform(size=h.shape))
+    return objective.join(theta, free, h)
+
+
+def assert_taylor(J, x, g, seed=2, epsilon=1e-2):
+    direction = np.random.default_rng(seed).standard_normal(np.shape(x))
+    result = taylor_test(J, x, g, direction, epsilon=epsilon)
+    assert result.min_rate >= 1.95, result
+
+
+@pytest.mark.parametrize("tableau", ALL)
+def test_taylor_every_tableau_with_step_controls(tableau):
+    """K, β, W, μ and h together, then the inputs y_0, for every built-in tableau (zero-weight
+    and negative-weight ones included: step controls keep them well posed)."""
+    points, labels = small_data(dimension=1, size=5)
+    arch = Architecture(width=1, layers=3, depth="odenet", tikhonov=0.1)
+    objective = Objective(arch, load_tableau(tableau), points, labels)
+    x = random_x(objective)
+    assert_taylor(objective.value, x, objective.gradient(x))
+    theta, free, h = objective.split(x)
+    module = objective.module
+    co = module.costate(theta, module.forward(theta, h, objective.y0, objective.params,
+                                              free=free), h, objective.params, free=free)
+    J = lambda y0: module.forward(theta, h, y0, objective.params, free=free)["objective"]  # noqa: E731
+    assert_taylor(J, objective.y0, co["gradient_y0"])
+
+
+def central_differences(f, x, step=1e-6):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = step
+        g[i] = (f(x + e) - f(x - e)) / (2 * step)
+    return g
+
+
+@pytest.mark.parametrize("dynamics", ["tanh", "symmetric", "antisymmetric"])
+@pytest.mark.parametrize("loss_name", ["squares", "cross-entropy"])
+def test_gradient_against_central_differences(dynamics, loss_name):
+    points, labels = small_data()
+    arch = Architecture(width=3, layers=3, dynamics=dynamics, loss=loss_name, depth="odenet",
+                        tikhonov=0.05, mean_loss=True, gamma=0.1)
+    objective = Objective(arch, load_tableau("kutta3"), points, labels)
+    x = random_x(objective)
+    assert np.allclose(objective.gradient(x), central_differences(objective.value, x),
+                       rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softplus"])
+@pytest.mark.parametrize("controls, depth", [("stage", "resnet"), ("step", "net")])
+def test_activations_controls_and_smoothness_against_central_differences(activation, controls,
+                                                                         depth):
+    points, labels = small_data()
+    arch = Architecture(width=2, layers=4, activation=activation, controls=controls,
+                        depth=depth, smoothness=0.3)
+    objective = Objective(arch, load_tableau("heun2"), points, labels)
+    x = random_x(objective)
+    assert np.allclose(objective.gradient(x), central_differences(objective.value, x),
+                       rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("tableau", ["rk4", "gauss2", "radau_iia2", "kutta3"])
+def test_multiplier_and_partner_forms_agree(tableau):
+    points, labels = small_data()
+    arch = Architecture(width=2, layers=3, tikhonov=0.1, depth="odenet")
+    objective = Objective(arch, load_tableau(tableau), points, labels)
+    theta, free, h = objective.split(random_x(objective))
+    module = objective.module
+    trajectory = module.forward(theta, h, objective.y0, objective.params, free=free)
+    forms = [module.costate(theta, trajectory, h, objective.params, form, free=free)
+             for form in ("multiplier", "partner")]
+    for key in ("gradient", "gradient_free", "gradient_h", "p"):
+        assert np.allclose(forms[0][key], forms[1][key], rtol=1e-12, atol=1e-13), key
+
+
+def test_net_and_resnet_are_the_plain_recursions():
+    """Net: y_{n+1} = tanh(K_n y_n + β_n); ResNet with Euler: y_{n+1} = y_n + h tanh(...)."""
+    rng = np.random.default_rng(5)
+    points = rng.uniform(-1, 1, size=(7, 2))
+    K, beta = rng.standard_normal((4, 1, 2, 2)), rng.standard_normal((4, 1, 2))
+    euler = load_tableau("euler")
+    for depth, update in (("net", lambda y, n: np.tanh(y @ K[n, 0].T + beta[n, 0])),
+                          ("resnet", lambda y, n: y + 0.25 * np.tanh(y @ K[n, 0].T + beta[n, 0]))):
+        arch = Architecture(width=2, layers=4, depth=depth)
+        h = np.ones(4) if depth == "net" else np.full(4, 0.25)
+        network = Network(arch, euler, K, beta, np.array([1.0, -2.0]), 0.3, h)
+        y = points
+        for n in range(4):
+            y = update(y, n)
+        assert np.allclose(network.flow(points)[-1], y, rtol=1e-14, atol=1e-15)
+        assert np.allclose(network.predict(points), 1 / (1 + np.exp(-(y @ [1.0, -2.0] + 0.3))),
+                           rtol=1e-14)
+
+
+def test_loss_reported_equals_the_derived_objective():
+    """The data loss computed from η (ocgen.nets.training.loss) is the generated terminal cost."""
+    points, labels = small_data()
+    for name in ("squares", "cross-entropy"):
+        arch = Architecture(width=2, layers=3, loss=name)
+        objective = Objective(arch, load_tableau("rk4"), points, labels)
+        x = random_x(objective)
+        assert loss(objective.outputs(x), labels, name, False) == pytest.approx(
+            objective.value(x), rel=1e-13)
+
+
+def test_augmented_width_pads_with_zeros():
+    points, labels = small_data()
+    arch = Architecture(width=4, layers=2)
+    objective = Objective(arch, load_tableau("rk4"), points, labels)
+    assert np.all(objective.y0[2:] == 0) and np.array_equal(objective.y0[:2], points.T)
+
+
+def test_spiral_reaches_97_percent_and_simplex_steps_stay_in_the_simplex():
+    result = train("spiral", "rk4", layers=20, optimizer="lbfgs", iterations=400,
+                   train_size=500, validation_size=500)
+    assert result.final["validation_accuracy"] >= 0.97
+    simplex = train("spiral", "rk4", layers=10, depth="odenet-simplex", optimizer="lipschitz",
+                    iterations=60, train_size=200, validation_size=0)
+    h = simplex.network.time_steps
+    assert np.all(h >= 0) and abs(h.sum() - 1.0) <= 1e-12
+    assert not np.allclose(h, 0.1)  # the steps were learned
+
+
+@pytest.mark.parametrize("optimizer", ["armijo", "lipschitz", "lbfgs", "adam"])
+def test_optimizers_decrease_the_objective_and_are_deterministic(optimizer):
+    runs = [train("donut2d", "heun2", layers=4, optimizer=optimizer, iterations=30,
+                  train_size=64, validation_size=16, seed=3) for _ in range(2)]
+    history = runs[0].history
+    assert history[-1]["objective"] < history[0]["objective"]
+    assert runs[0].history == runs[1].history
+    assert np.array_equal(runs[0].network.K, runs[1].network.K)
+
+
+def test_lbfgs_reaches_a_discrete_stationary_point():
+    result = train("donut1d", "rk4", layers=3, optimizer="lbfgs", iterations=500,
+                   train_size=40, validation_size=0, tikhonov=1.0, tolerance=1e-7)
+    assert result.converged and result.final["gradient_norm"] <= 1e-7
+
+
+@pytest.mark.parametrize("depth", ["resnet", "odenet-simplex"])
+def test_ipopt_solution_is_stationary_for_the_derived_gradient(depth):
+    """IPOPT on the full-space NLP; at its answer the derived (reduced) gradient vanishes and
+    the costates read from its multipliers are the derived ones."""
+    points, labels = small_data(size=10)
+    data = Dataset("small", points, labels, {"generator": "test"})
+    arch = Architecture(width=2, layers=3, depth=depth, tikhonov=0.05)
+    result = train_network(data, "rk4", arch, optimizer="ipopt", iterations=500)
+    assert result.converged, result.message
+    assert result.extra["ipopt"]["costate_difference"] <= 1e-8
+    assert result.final["gradient_norm"] <= 1e-7
+    if depth == "odenet-simplex":
+        h = result.network.time_steps
+        assert h.min() >= 0 and h.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_model_file_round_trip(tmp_path):
+    result = train("moons", "kutta3", layers=3, width=3, iterations=5, train_size=30,
+                   validation_size=0, controls="stage", depth="odenet")
+    path = result.network.save(tmp_path / "model.json")
+    loaded = load_network(path)
+    points = generate("moons", 20, seed=9).points
+    assert np.array_equal(loaded.predict(points), result.network.predict(points))
+    data = json.loads(path.read_text())
+    assert data["tableau"]["b"] == ["1/6", "2/3", "1/6"]
+    assert np.shape(data["K"]) == (3, 3, 3, 3) and np.shape(data["beta"]) == (3, 3, 3)
+    assert data["time_steps"] == result.network.time_steps.tolist()
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda d: d.pop("W"), "missing key 'W'"),
+    (lambda d: d.update(K=[[1.0]]), "K: expected shape"),
+    (lambda d: d.update(layers=0), "layers: must be a positive integer"),
+    (lambda d: d.update(format="other"), "format"),
+    (lambda d: d.update(dynamics="relu"), "dynamics: unknown dynamics"),
+    (lambda d: d.update(extra=1), "extra: unknown key"),
+    (lambda d: d["tableau"].update(b=["1/2", "1/2"]), "tableau"),
+])
+def test_bad_model_files_name_the_key(tmp_path, change, key):
+    network = Network(Architecture(width=2, layers=2), load_tableau("euler"),
+                      np.zeros((2, 1, 2, 2)), np.zeros((2, 1, 2)), np.ones(2), 0.0,
+                      np.full(2, 0.5))
+    data = network.to_json()
+    change(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=key) as info:
+        load_network(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("options, key", [
+    (dict(layers=0), "layers"), (dict(horizon=-1.0), "horizon"), (dict(width=1), "width"),
+    (dict(dynamics="relu"), "dynamics"), (dict(depth="deep"), "depth"),
+    (dict(smoothness=1.0, depth="odenet"), "smoothness"),
+])
+def test_bad_architectures(options, key):
+    with pytest.raises(InputError) as info:
+        train("spiral", "euler", **{"layers": 2, "iterations": 1, "train_size": 8,
+                                    "validation_size": 0, **options})
+    assert info.value.key == key
+
+
+def test_output_is_the_logistic_function_without_overflow():
+    z = np.array([-800.0, -3.0, 0.0, 2.0, 800.0])
+    assert np.allclose(output(z[1:4]), 1 / (1 + np.exp(-z[1:4])), rtol=1e-15)
+    assert output(z)[0] == 0.0 and output(z)[-1] == 1.0
+
+
+def test_controls_pack_and_unpack():
+    theta = np.arange(2 * 3 * 6, dtype=float).reshape(2, 3, 6)
+    K, beta = unpack_controls(theta, 2)
+    assert K[1, 2].tolist() == [[30, 31], [32, 33]] and beta[1, 2].tolist() == [34, 35]
