@@ -41,8 +41,14 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert out.count("verdict: pass") == 2
     assert "Σ d_j²/b_j = 5/6, needs 1/3" in out  # SSPRK3's order reduction (MATH.md 4)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["rk4_lq_stage_numpy_convergence.png", "ssprk3_lq_stage_numpy_convergence.png"]
+    assert pngs == ["network_rk4_flow.png", "rk4_lq_stage_numpy_convergence.png",
+                    "ssprk3_lq_stage_numpy_convergence.png"]
     assert all((tmp_path / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert (tmp_path / "network_rk4_flow.gif").read_bytes().startswith(b"GIF8")
+    # the network part: RK4 and Euler spiral classifiers (MATH.md 6)
+    accuracies = [float(line.split()[-1].rstrip("%")) for line in out.splitlines()
+                  if line.startswith("  accuracy  training")]
+    assert len(accuracies) == 2 and accuracies[0] >= 95.0
 
 
 def test_output_errors_are_reported_before_any_work(tmp_path, capsys):
