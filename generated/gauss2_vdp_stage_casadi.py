@@ -248,7 +248,8 @@ def transcription(n_steps, symbolic="MX", learn_steps=False):
         pair_member = list(range(k)) * n
         R, y_next, cost = step(t[:, pair_step], h[:, pair_step],
                                casadi.horzcat(y0, y[:, :(n - 1) * k]), Y,
-                               theta[:, pair_step], q[:, pair_member], casadi.repmat(w, 1, n * k))
+                               theta[:, pair_step], q[:, pair_member],
+                               casadi.repmat(w, 1, n * k))
     terminal_cost = terminal_function().map(k)(y[:, (n - 1) * k:], q, casadi.repmat(w, 1, k))[0]
     steps = [casadi.vec(h)] if learn_steps else []
     return {"x": casadi.vertcat(casadi.vec(theta), casadi.vec(Y), casadi.vec(y), w, *steps),
@@ -289,9 +290,10 @@ def bounds(n_steps, state_lower=None, state_upper=None, learn_steps=False):
     free = numpy.full(size["Y"], numpy.inf)
     zeros = numpy.zeros(size["Y"] + size["y"])
     unbounded = numpy.full(N_FREE, numpy.inf)
-    steps = numpy.full(size["h"] if learn_steps else 0, numpy.inf)
+    steps = numpy.full(n_steps if learn_steps else 0, numpy.inf)
     return {"lbx": numpy.concatenate([numpy.tile(CONTROL_LOWER, n * N_GROUPS), -free,
-                                      numpy.tile(lower, n * k), -unbounded, numpy.zeros(steps.size)]),
+                                      numpy.tile(lower, n * k), -unbounded,
+                                      numpy.zeros(steps.size)]),
             "ubx": numpy.concatenate([numpy.tile(CONTROL_UPPER, n * N_GROUPS), free,
                                       numpy.tile(upper, n * k), unbounded, steps]),
             "lbg": zeros, "ubg": zeros}
@@ -389,8 +391,8 @@ def costates(x, lam_g, h, y0=None, params=None, t0=T0):
 
     Returns p (N+1, D, K), stage_multipliers Lambda (N, S, D, K), stage_costates
     (N, S, D, K), gradients dJ_h/dtheta (N, G, M) and dJ_h/dfree (F,) of the multiplier form at
-    these multipliers, and multiplier_residual = max |p_n - (p_{n+1} + sum_i Lambda_ni)| (n >= 1) and
-    |p_N - grad Phi(y_N)|: zero up to IPOPT's tolerance at a KKT point.
+    these multipliers, and multiplier_residual = max |p_n - (p_{n+1} + sum_i Lambda_ni)|
+    (n >= 1) and |p_N - grad Phi(y_N)|: zero up to IPOPT's tolerance at a KKT point.
     """
     h = numpy.asarray(h, dtype=float)
     n, k = len(h), MEMBERS
