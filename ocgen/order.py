@@ -395,7 +395,7 @@ def hager_conditions(tableau, order: int | None = None) -> list[Condition]:
     method = _method(tableau)
     if not method.has_partner:
         raise InputError(f"{method.tableau.name}: Hager's conditions divide by b, but "
-                         + _weights_text(method))
+                         + weights_text(method.tableau))
     values = _hager_values(method.A, method.b, method.K)
     return [method.condition("control", tree, formula, method.K.to_sympy(value), rhs)
             for (q, _, formula, tree, rhs), value in zip(HAGER_CONDITIONS, values)
@@ -411,7 +411,7 @@ def classical_order(tableau, max_order: int = 8) -> OrderResult:
     """
     _check_max(max_order, MAX_ORDER, "max_order")
     method = _method(tableau)
-    return _verdict(method, "classical", max_order, rooted_trees)
+    return _verdict(method, "classical", max_order, lambda q: _rooted(rooted_trees(q)))
 
 
 def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> OrderResult:
@@ -429,12 +429,12 @@ def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> Or
     t = method.tableau
     if not method.weights_positive:
         return OrderResult("control", None, max_order, False, method.tolerance,
-                           reason=_weights_text(method))
+                           reason=weights_text(t))
     if all_trees:
-        result = _verdict(method, "control", max_order, bicoloured_trees)
+        result = _verdict(method, "control", max_order, lambda q: _rooted(bicoloured_trees(q)))
     else:
         result = _verdict(method, "control", max_order,
-                          lambda q: (c[0][0] for c in symplectic_classes(q)))
+                          lambda q: _rooted(c[0][0] for c in symplectic_classes(q)))
     if result.failed and result.order + 1 <= 4:
         q = result.order + 1
         classes = {tree: i for i, c in enumerate(symplectic_classes(q)) for tree, _ in c}
@@ -445,25 +445,33 @@ def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> Or
     return result
 
 
-def _verdict(method: _Method, kind: str, max_order: int,
+def _rooted(trees) -> Any:
+    """(tree, A_COLOUR) for each tree: its condition uses the weights b."""
+    return ((tree, A_COLOUR) for tree in trees)
+
+
+def _verdict(method: _Exact, kind: str, max_order: int,
              trees: Callable[[int], Any]) -> OrderResult:
-    """Check order by order; stop at the first order with failing conditions."""
+    """Check order by order; stop at the first order with failing conditions.
+
+    ``trees(q)`` gives the (tree, root colour) pairs of the conditions of order q.
+    """
     checked = 0
     for q in range(1, max_order + 1):
         failing = []
-        for tree in trees(q):
+        for tree, root in trees(q):
             checked += 1
-            if not method.holds(tree):
-                failing.append(tree)
+            if not method.holds(tree, root):
+                failing.append((tree, root))
         if failing:
-            failed = tuple(method.condition(kind, tree) for tree in failing)
+            failed = tuple(method.condition(kind, tree, root=root) for tree, root in failing)
             return OrderResult(kind, q - 1, max_order, False, method.tolerance, failed,
                                None, checked)
     return OrderResult(kind, max_order, max_order, True, method.tolerance, (), None, checked)
 
 
-def _weights_text(method: _Method) -> str:
-    t = method.tableau
+def weights_text(t: ButcherTableau) -> str:
+    """Why a zero or negative weight of ``t`` leaves the optimal-control order undefined."""
     parts = [f"b_{i + 1} = 0" for i in t.zero_weights]
     parts += [f"b_{i + 1} = {show(t.b[i])} < 0" for i in t.negative_weights]
     why = []
