@@ -69,17 +69,21 @@ def _finite(value: Any, path: str, found: list[str]) -> Any:
 # -- ocgen tableau list | show ---------------------------------------------------------------
 @command
 def _add_tableau(sub) -> None:
-    p = sub.add_parser("tableau", help="list or show the built-in Butcher tableaux",
-                       description="List the built-in Butcher tableaux or show one of them.")
+    p = sub.add_parser("tableau", help="list or show the built-in Butcher tableaux and pairs",
+                       description="List the built-in Butcher tableaux and partitioned pairs or "
+                                   "show one of them.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    lst = actions.add_parser("list", help="list the built-in tableaux")
-    lst.add_argument("--json", action="store_true", help="print a JSON list")
+    lst = actions.add_parser("list", help="list the built-in tableaux and pairs")
+    lst.add_argument("--json", action="store_true",
+                     help="print a JSON list (of the tableaux, or of the pairs with --pairs)")
+    lst.add_argument("--pairs", action="store_true",
+                     help="list only the partitioned Runge–Kutta pairs")
     lst.set_defaults(func=cmd_tableau_list)
-    show = actions.add_parser("show", help="show one tableau")
+    show = actions.add_parser("show", help="show one tableau or pair")
     show.add_argument("tableau", metavar="TABLEAU",
                       help="built-in name (case-insensitive, aliases) or a .toml/.json file")
     fmt = show.add_mutually_exclusive_group()
-    fmt.add_argument("--latex", action="store_true", help="print a LaTeX array")
+    fmt.add_argument("--latex", action="store_true", help="print a LaTeX array (one per part)")
     fmt.add_argument("--json", action="store_true",
                      help="print the tableau as JSON (loadable again as a tableau file)")
     _exact_decimals_argument(show)
@@ -101,28 +105,48 @@ def _progress(items, what: str):
 
 
 def cmd_tableau_list(args) -> int:
+    from .pair import builtin_pairs
     from .tableau import builtin_tableaux
     rows = [{"name": t.name, "aliases": list(t.aliases), "stages": t.stages, "kind": t.kind,
              "order": t.literature_order, "control_order": t.literature_control_order}
             for t in builtin_tableaux()]
+    pairs = [{"name": p.name, "aliases": list(p.aliases), "stages": p.stages,
+              "symplectic": p.is_symplectic or ("separable" if p.is_symplectic_separable
+                                                 else False),
+              "order": p.literature_order, "separable_order": p.literature_separable_order,
+              "control_order": p.literature_control_order} for p in builtin_pairs()]
     if args.json:
-        _print_json(rows)
+        _print_json(pairs if args.pairs else rows)
         return 0
     dash = lambda x: "-" if x is None else str(x)  # noqa: E731
-    table = [("name", "stages", "kind", "order", "control order", "aliases")] + [
-        (r["name"], str(r["stages"]), r["kind"], dash(r["order"]), dash(r["control_order"]),
-         ", ".join(r["aliases"])) for r in rows]
-    widths = [max(len(row[k]) for row in table) for k in range(5)]
-    for row in table:
-        print("  ".join(x.ljust(w) for x, w in zip(row, widths)) + "  " + row[5])
+    if not args.pairs:
+        _print_table([("name", "stages", "kind", "order", "control order", "aliases")] + [
+            (r["name"], str(r["stages"]), r["kind"], dash(r["order"]), dash(r["control_order"]),
+             ", ".join(r["aliases"])) for r in rows])
+        print("\nPartitioned pairs (A, b for y; Â, b̂ for z):")
+    symplectic = {True: "yes", "separable": "separable", False: "no"}
+    _print_table([("name", "stages", "symplectic", "order", "separable", "control order",
+                   "aliases")] + [
+        (r["name"], str(r["stages"]), symplectic[r["symplectic"]], dash(r["order"]),
+         dash(r["separable_order"]), dash(r["control_order"]), ", ".join(r["aliases"]))
+        for r in pairs])
     print("\n(orders as recorded in the library; `ocgen order NAME` checks them)")
     return 0
 
 
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widths; the last column is not padded."""
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(x.ljust(w) for x, w in zip(row, widths)) + "  " + row[-1])
+
+
 def cmd_tableau_show(args) -> int:
     from .order import format_tableau
-    from .tableau import load_tableau
-    t = load_tableau(args.tableau, exact_decimals=args.exact_decimals)
+    from .pair import PartitionedTableau, load_method
+    t = load_method(args.tableau, exact_decimals=args.exact_decimals)
+    if isinstance(t, PartitionedTableau):
+        return _show_pair(t, args)
     if args.json:
         print(t.to_json())
     elif args.latex:
@@ -145,6 +169,34 @@ def cmd_tableau_show(args) -> int:
     return 0
 
 
+def _show_pair(p, args) -> int:
+    from .order import format_tableau
+    if args.json:
+        print(p.to_json())
+        return 0
+    if args.latex:
+        print(f"% {p.name}: first part (A, b, c)\n{p.first.latex()}\n"
+              f"% second part (Â, b̂, ĉ)\n{p.second.latex()}")
+        return 0
+    print(f"{p.name}: partitioned pair, {p.stages} stage{'s' if p.stages != 1 else ''}")
+    for label, text in (("aliases: ", ", ".join(p.aliases)), ("", p.description),
+                        ("source: ", p.citation)):
+        if text:
+            print(label + text)
+    recorded = [f"{what} {value}" for what, value in (
+        ("order", p.literature_order), ("separable order", p.literature_separable_order),
+        ("control order", p.literature_control_order)) if value is not None]
+    if recorded:
+        print(f"literature: {', '.join(recorded)}")
+    if not p.is_exact:
+        print(f"rounded entries ({p.digits} digits): verdicts use the tolerance "
+              f"{p.tolerance:g}")
+    for label, part in (("first part (A, b, c), for y", p.first),
+                        ("second part (Â, b̂, ĉ), for z", p.second)):
+        print(f"{label}:\n{format_tableau(part)}")
+    return 0
+
+
 # -- ocgen order -----------------------------------------------------------------------------
 @command
 def _add_order(sub) -> None:
@@ -152,9 +204,12 @@ def _add_order(sub) -> None:
         "order", help="certify classical and optimal-control order (exact)",
         description="Check the order conditions of each tableau exactly: classical order "
                     "(rooted trees) and optimal-control order (bi-coloured trees of the pair "
-                    "with the partner tableau; Hager's conditions through order 4).")
+                    "with the partner tableau; Hager's conditions through order 4). For a "
+                    "partitioned pair: its order (P-trees), its order on separable problems "
+                    "and its optimal-control order (trees of the pair with its partner pair).")
     p.add_argument("tableaux", nargs="+", metavar="TABLEAU",
-                   help="built-in name (case-insensitive, aliases) or a .toml/.json file")
+                   help="built-in name of a tableau or pair (case-insensitive, aliases) or a "
+                        ".toml/.json file")
     p.add_argument("--max-order", type=int, default=8, metavar="P",
                    help="check classical conditions up to order P (default 8)")
     p.add_argument("--max-control-order", type=int, default=6, metavar="Q",
@@ -166,13 +221,17 @@ def _add_order(sub) -> None:
 
 
 def cmd_order(args) -> int:
-    from .order import certificate, format_certificate
-    from .tableau import load_tableau
-    tableaux = [load_tableau(spec, exact_decimals=args.exact_decimals)
-                for spec in _progress(args.tableaux, "loading")]  # all input errors first
-    report = certificate if args.json else format_certificate
-    results = [report(t, args.max_order, args.max_control_order)
-               for t in _progress(tableaux, "certifying")]
+    from . import order, pair_order
+    from .pair import PartitionedTableau, load_method
+    methods = [load_method(spec, exact_decimals=args.exact_decimals)
+               for spec in _progress(args.tableaux, "loading")]  # all input errors first
+
+    def report(method):
+        module = pair_order if isinstance(method, PartitionedTableau) else order
+        make = module.certificate if args.json else module.format_certificate
+        return make(method, args.max_order, args.max_control_order)
+
+    results = [report(m) for m in _progress(methods, "certifying")]
     if args.json:
         _print_json(results[0] if len(results) == 1 else results)
     else:

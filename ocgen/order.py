@@ -56,7 +56,9 @@ class Condition:
     """One order condition and how it fared: ``formula`` = ``value``, needs ``expected``.
 
     ``tree`` is the (bi-coloured) tree of the condition; for Hager's formulas it is the tree
-    whose condition is equivalent to the formula once the lower orders hold.
+    whose condition is equivalent to the formula once the lower orders hold. ``root`` is the
+    colour of its root: A_COLOUR (weights b) except for a pair's trees rooted in its second
+    part (SECOND_COLOUR, weights b̂).
     """
 
     kind: str  # "classical" | "control"
@@ -67,6 +69,7 @@ class Condition:
     expected: sp.Expr
     residual: sp.Expr
     note: str | None = None  # "the coefficients look rounded to 15 digits"
+    root: int = A_COLOUR  # the colour of the root: SECOND_COLOUR for b̂ (pairs)
 
     def __str__(self) -> str:
         if self.note:
@@ -76,7 +79,7 @@ class Condition:
         return f"{self.formula} = {show(self.value)}, needs {show(self.expected)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "order": self.order, "tree": self.tree.bracket(),
+        return {"kind": self.kind, "order": self.order, "tree": self.tree.bracket(self.root),
                 "formula": self.formula, "value": exact_text(self.value),
                 "expected": exact_text(self.expected), "residual": exact_text(self.residual),
                 "note": self.note}
@@ -153,7 +156,7 @@ class _AlgInt:
         return any(self.c)
 
 
-def _check_field(tableau: ButcherTableau, entries) -> None:
+def _check_field(source: str, entries) -> None:
     """InputError before the number field of the entries is built, when its degree may exceed
     MAX_FIELD_DEGREE (building it costs time exponential in the number of generators)."""
     bound, generators = field_degree_bound(entries)
@@ -162,60 +165,37 @@ def _check_field(tableau: ButcherTableau, entries) -> None:
         raise InputError(f"the exact entries generate a number field of degree up to {bound} "
                          f"({shown}), more than the limit of {MAX_FIELD_DEGREE} for exact "
                          "verdicts; give some entries as decimals for a verdict with a stated "
-                         "tolerance", source=tableau.source)
+                         "tolerance", source=source)
 
 
-class _Method:
-    """A tableau prepared for checking: entries in one number field, the partner, a memo.
+class _Exact:
+    """Entries of a method in one number field, and an exact engine for its conditions.
 
     ``K`` holds the entries as field elements (sympy's QQ or QQ<θ>) for the few direct
-    formulas (partner, Hager's conditions); the tree engine runs on integers scaled by common
-    denominators: with D the denominator of both matrices and D_b that of b, the scaled
-    weight W'(t) equals D_b·D^(|t|−1)·W(t). ``sizes`` gives W̄(t) (module docstring).
+    formulas (partner, Hager's conditions); :meth:`_build` then sets up the tree engine on
+    integers scaled by common denominators: with D the denominator of all matrices and D_b
+    that of all weights, the scaled weight W'(t) equals D_b·D^(|t|−1)·W(t). Matrices are given
+    per edge colour, weights per root colour (b for colour 0, b̂ for a pair's colour 2).
+    ``sizes`` gives W̄(t) (module docstring).
     """
 
-    def __init__(self, tableau: ButcherTableau):
-        self.tableau = tableau
-        s = self.s = tableau.stages
-        self.exact = tableau.is_exact
-        self.tolerance = tableau.tolerance
-        entries = [exact_decimal(x) for x in list(tableau.A) + list(tableau.b)]
-        _check_field(tableau, entries)
+    def __init__(self, name: str, source: str, entries, exact: bool, tolerance: float):
+        self.exact, self.tolerance = exact, tolerance
+        _check_field(source, entries)
         K, elems = construct_domain(entries, extension=True)
         if K.is_ZZ:
             K, elems = K.get_field(), [K.get_field().convert(x, K) for x in elems]
         if not (K.is_QQ or K.is_AlgebraicField):
-            raise InputError(f"{tableau.name}: an order verdict needs algebraic or rounded "
+            raise InputError(f"{name}: an order verdict needs algebraic or rounded "
                              f"entries, found entries in {K}")
         self.mode = "rational" if K.is_QQ else "algebraic"
         self.K = _DomainField(K)
-        self.A = [elems[i * s:(i + 1) * s] for i in range(s)]
-        self.b = elems[s * s:]
-        self.has_partner = not tableau.zero_weights
-        A, b = self.A, self.b
-        # Ã of ButcherTableau.partner(), in K: ã_ij = b_j − b_j a_ji / b_i
-        self.partner = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)] \
-            if self.has_partner else None
-        self.weights_positive = tableau.weights_positive
-        self._build_engine()
-        self._build_sizes()
+        self.elements = elems
 
-    def _build_sizes(self) -> None:
-        """W̄(t): the engine on |A|, |b| and |b_j| + |b_j a_ji / b_i| for Ã, in floating point."""
-        A = [[abs(float(x)) for x in row] for row in self.tableau.A.tolist()]
-        b = [abs(float(x)) for x in self.tableau.b]
-        matrices = [A]
-        if self.has_partner:
-            matrices.append([[b[j] + b[j] * A[j][i] / b[i] for j in range(self.s)]
-                             for i in range(self.s)])
-        self.sizes = ElementaryWeights(matrices, b, one=1.0, zero=0.0)
-
-    def size(self, tree: RootedTree) -> float:
-        return self.sizes.weight(tree)
-
-    # -- scaled integer engine ------------------------------------------------------------------
-    def _build_engine(self) -> None:
-        matrices = [self.A] + ([self.partner] if self.partner is not None else [])
+    def _build(self, matrices: Sequence, weights: dict[int, list],
+               size_matrices: Sequence, size_weights: dict[int, list]) -> None:
+        """The integer engine on ``matrices`` (in K; None for an unused colour) and the
+        floating-point engine of W̄(t) on their absolute values ``size_matrices``."""
         K = self.K.domain
         if self.mode == "rational":
             self.n, self.k = 1, 1
@@ -234,11 +214,12 @@ class _Method:
                 low += [K.dom.zero] * (n - len(low))
                 return [sp.Rational(int(c.numerator), int(c.denominator)) / k ** i
                         for i, c in enumerate(low)]
-        mat_coords = [[[coords(x) for x in row] for row in M] for M in matrices]
-        b_coords = [coords(x) for x in self.b]
-        self.D = reduce(lcm, (int(c.q) for M in mat_coords for row in M for x in row
-                              for c in x), 1)
-        self.Db = reduce(lcm, (int(c.q) for x in b_coords for c in x), 1)
+        mat_coords = [None if M is None else [[coords(x) for x in row] for row in M]
+                      for M in matrices]
+        w_coords = {root: [coords(x) for x in w] for root, w in weights.items()}
+        self.D = reduce(lcm, (int(c.q) for M in mat_coords if M is not None for row in M
+                              for x in row for c in x), 1)
+        self.Db = reduce(lcm, (int(c.q) for w in w_coords.values() for x in w for c in x), 1)
         if self.mode == "rational":
             make = lambda cs, scale: int(cs[0] * scale)  # noqa: E731
             zero, one = 0, 1
@@ -247,24 +228,31 @@ class _Method:
             make = lambda cs, scale: _AlgInt([int(c * scale) for c in cs], ring)  # noqa: E731
             zero = _AlgInt([0] * self.n, ring)
             one = _AlgInt([1] + [0] * (self.n - 1), ring)
-        scaled = [[[make(x, self.D) for x in row] for row in M] for M in mat_coords]
-        self.engine = ElementaryWeights(scaled, [make(x, self.Db) for x in b_coords],
-                                        one=one, zero=zero)
+        scaled = [None if M is None else [[make(x, self.D) for x in row] for row in M]
+                  for M in mat_coords]
+        self.weights = {root: [make(x, self.Db) for x in w] for root, w in w_coords.items()}
+        self.engine = ElementaryWeights(scaled, one=one, zero=zero)
+        self.sizes = ElementaryWeights(size_matrices, one=1.0, zero=0.0)
+        self.size_weights = size_weights
 
-    def holds(self, tree: RootedTree) -> bool:
+    def size(self, tree: RootedTree, root: int = A_COLOUR) -> float:
+        return self.sizes.weight(tree, self.size_weights[root])
+
+    def holds(self, tree: RootedTree, root: int = A_COLOUR) -> bool:
         """Does Σ b_i Φ_i(t) = 1/γ(t) hold (exactly, or within τ·|t|·W̄(t) when rounded)?"""
         if not self.exact:
-            residual = self.value(tree) - sp.Rational(1, tree.density)
-            return abs(float(residual.evalf(20))) <= self.tolerance * tree.order * self.size(tree)
-        w = self.engine.weight(tree)
+            residual = self.value(tree, root) - sp.Rational(1, tree.density)
+            return (abs(float(residual.evalf(20)))
+                    <= self.tolerance * tree.order * self.size(tree, root))
+        w = self.engine.weight(tree, self.weights[root])
         if self.mode == "rational":
             return w * tree.density == self.Db * self.D ** (tree.order - 1)
         c = w.c
         return c[0] * tree.density == self.Db * self.D ** (tree.order - 1) and not any(c[1:])
 
-    def value(self, tree: RootedTree) -> sp.Expr:
+    def value(self, tree: RootedTree, root: int = A_COLOUR) -> sp.Expr:
         """Σ b_i Φ_i(t) as an exact SymPy number (of the decimals, for rounded entries)."""
-        w = self.engine.weight(tree)
+        w = self.engine.weight(tree, self.weights[root])
         scale = self.Db * self.D ** (tree.order - 1)
         if self.mode == "rational":
             return sp.Rational(w, scale)
@@ -275,15 +263,45 @@ class _Method:
         return self.K.to_sympy(K.new(high))
 
     def condition(self, kind: str, tree: RootedTree, formula: str | None = None,
-                  value: sp.Expr | None = None, expected: sp.Expr | None = None) -> Condition:
+                  value: sp.Expr | None = None, expected: sp.Expr | None = None,
+                  root: int = A_COLOUR) -> Condition:
         """The condition of ``tree`` (or Hager's ``formula`` equivalent to it) with its exact
         value, residual and, when the residual is tiny, a note that rounding explains it."""
-        value = self.value(tree) if value is None else value
+        value = self.value(tree, root) if value is None else value
         expected = sp.Rational(1, tree.density) if expected is None else expected
         residual = canonical_entry(value - expected)
-        note = rounding_note(float(residual.evalf(20)), self.size(tree))
-        return Condition(kind, tree.order, tree, formula or tree.formula(), value, expected,
-                         residual, note)
+        note = rounding_note(float(residual.evalf(20)), self.size(tree, root))
+        return Condition(kind, tree.order, tree, formula or tree.formula(root), value, expected,
+                         residual, note, root)
+
+
+class _Method(_Exact):
+    """A tableau prepared for checking: entries in one number field, the partner, a memo."""
+
+    def __init__(self, tableau: ButcherTableau):
+        self.tableau = tableau
+        s = self.s = tableau.stages
+        entries = [exact_decimal(x) for x in list(tableau.A) + list(tableau.b)]
+        super().__init__(tableau.name, tableau.source, entries, tableau.is_exact,
+                         tableau.tolerance)
+        elems = self.elements
+        self.A = [elems[i * s:(i + 1) * s] for i in range(s)]
+        self.b = elems[s * s:]
+        self.has_partner = not tableau.zero_weights
+        A, b = self.A, self.b
+        # Ã of ButcherTableau.partner(), in K: ã_ij = b_j − b_j a_ji / b_i
+        self.partner = [[b[j] - b[j] * A[j][i] / b[i] for j in range(s)] for i in range(s)] \
+            if self.has_partner else None
+        self.weights_positive = tableau.weights_positive
+        # W̄(t): |A|, |b| and |b_j| + |b_j a_ji / b_i| for Ã, in floating point
+        Aabs = [[abs(float(x)) for x in row] for row in tableau.A.tolist()]
+        babs = [abs(float(x)) for x in tableau.b]
+        sizes = [Aabs]
+        if self.has_partner:
+            sizes.append([[babs[j] + babs[j] * Aabs[j][i] / babs[i] for j in range(s)]
+                          for i in range(s)])
+        matrices = [self.A] + ([self.partner] if self.has_partner else [])
+        self._build(matrices, {A_COLOUR: self.b}, sizes, {A_COLOUR: babs})
 
 
 class _DomainField:
@@ -377,7 +395,7 @@ def hager_conditions(tableau, order: int | None = None) -> list[Condition]:
     method = _method(tableau)
     if not method.has_partner:
         raise InputError(f"{method.tableau.name}: Hager's conditions divide by b, but "
-                         + _weights_text(method))
+                         + weights_text(method.tableau))
     values = _hager_values(method.A, method.b, method.K)
     return [method.condition("control", tree, formula, method.K.to_sympy(value), rhs)
             for (q, _, formula, tree, rhs), value in zip(HAGER_CONDITIONS, values)
@@ -393,7 +411,7 @@ def classical_order(tableau, max_order: int = 8) -> OrderResult:
     """
     _check_max(max_order, MAX_ORDER, "max_order")
     method = _method(tableau)
-    return _verdict(method, "classical", max_order, rooted_trees)
+    return _verdict(method, "classical", max_order, lambda q: _rooted(rooted_trees(q)))
 
 
 def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> OrderResult:
@@ -411,12 +429,12 @@ def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> Or
     t = method.tableau
     if not method.weights_positive:
         return OrderResult("control", None, max_order, False, method.tolerance,
-                           reason=_weights_text(method))
+                           reason=weights_text(t))
     if all_trees:
-        result = _verdict(method, "control", max_order, bicoloured_trees)
+        result = _verdict(method, "control", max_order, lambda q: _rooted(bicoloured_trees(q)))
     else:
         result = _verdict(method, "control", max_order,
-                          lambda q: (c[0][0] for c in symplectic_classes(q)))
+                          lambda q: _rooted(c[0][0] for c in symplectic_classes(q)))
     if result.failed and result.order + 1 <= 4:
         q = result.order + 1
         classes = {tree: i for i, c in enumerate(symplectic_classes(q)) for tree, _ in c}
@@ -427,25 +445,33 @@ def control_order(tableau, max_order: int = 6, *, all_trees: bool = False) -> Or
     return result
 
 
-def _verdict(method: _Method, kind: str, max_order: int,
+def _rooted(trees) -> Any:
+    """(tree, A_COLOUR) for each tree: its condition uses the weights b."""
+    return ((tree, A_COLOUR) for tree in trees)
+
+
+def _verdict(method: _Exact, kind: str, max_order: int,
              trees: Callable[[int], Any]) -> OrderResult:
-    """Check order by order; stop at the first order with failing conditions."""
+    """Check order by order; stop at the first order with failing conditions.
+
+    ``trees(q)`` gives the (tree, root colour) pairs of the conditions of order q.
+    """
     checked = 0
     for q in range(1, max_order + 1):
         failing = []
-        for tree in trees(q):
+        for tree, root in trees(q):
             checked += 1
-            if not method.holds(tree):
-                failing.append(tree)
+            if not method.holds(tree, root):
+                failing.append((tree, root))
         if failing:
-            failed = tuple(method.condition(kind, tree) for tree in failing)
+            failed = tuple(method.condition(kind, tree, root=root) for tree, root in failing)
             return OrderResult(kind, q - 1, max_order, False, method.tolerance, failed,
                                None, checked)
     return OrderResult(kind, max_order, max_order, True, method.tolerance, (), None, checked)
 
 
-def _weights_text(method: _Method) -> str:
-    t = method.tableau
+def weights_text(t: ButcherTableau) -> str:
+    """Why a zero or negative weight of ``t`` leaves the optimal-control order undefined."""
     parts = [f"b_{i + 1} = 0" for i in t.zero_weights]
     parts += [f"b_{i + 1} = {show(t.b[i])} < 0" for i in t.negative_weights]
     why = []
@@ -566,7 +592,8 @@ def _failures(result: OrderResult, max_listed: int) -> list[str]:
     q = result.order + 1
     out = [f"  fails at order {q}:"]
     for cond in result.failed[:max_listed]:
-        tree = f"   tree {cond.tree}" if cond.formula == cond.tree.formula() else ""
+        shown = cond.tree.bracket(cond.root)
+        tree = f"   tree {shown}" if cond.formula == cond.tree.formula(cond.root) else ""
         out.append(f"    {cond}{tree}")
     if len(result.failed) > max_listed:
         out.append(f"    … and {len(result.failed) - max_listed} more")

@@ -30,6 +30,10 @@ from .numbers import tolerance as rounding_tolerance
 from .text import check_text
 
 
+class UnknownNameError(InputError):
+    """A name that is neither a built-in tableau nor a file."""
+
+
 class ZeroWeightError(OcgenError):
     """The partner (symplectic costate) tableau needs all weights b_i ≠ 0 (MATH.md 3.2)."""
 
@@ -384,6 +388,16 @@ def builtin_names() -> list[str]:
     return [t.name for t in builtin_tableaux()]
 
 
+def builtin_tableau(name: str, *, exact_decimals: bool = False) -> ButcherTableau | None:
+    """The built-in method called ``name`` (case-insensitive, aliases), or None."""
+    found = _index().get(normalise_name(name))
+    if found is None or found.is_exact or not exact_decimals:
+        return found
+    from .files import tomllib
+    return ButcherTableau.from_dict(tomllib.loads(_builtin_files()[found.source[:-5]]),
+                                    source=found.source, exact_decimals=True)
+
+
 def load_tableau(spec: str | Path | ButcherTableau, *,
                  exact_decimals: bool = False) -> ButcherTableau:
     """A built-in name (case-insensitive, aliases) or a path to a .toml/.json tableau file.
@@ -396,24 +410,20 @@ def load_tableau(spec: str | Path | ButcherTableau, *,
     if not text.strip():
         raise InputError("empty tableau name: give a built-in name (see `ocgen tableau list`) "
                          "or a .toml/.json file")
-    found = _index().get(normalise_name(text))
-    if found is not None and (found.is_exact or not exact_decimals):
-        return found
+    found = builtin_tableau(text, exact_decimals=exact_decimals)
     if found is not None:
-        from .files import tomllib
-        return ButcherTableau.from_dict(tomllib.loads(_builtin_files()[found.source[:-5]]),
-                                        source=found.source, exact_decimals=True)
+        return found
     path = Path(text)
     if path.suffix.lower() in (".toml", ".json") or path.is_file():
         return ButcherTableau.from_dict(read_data_file(path), source=str(path),
                                         exact_decimals=exact_decimals)
-    close = _close_names(normalise_name(text))
+    close = close_names(normalise_name(text))
     hint = f"; did you mean {', '.join(close)}?" if close else \
         " (see `ocgen tableau list`, or give a .toml/.json file)"
-    raise InputError(f"unknown tableau {text!r}{hint}")
+    raise UnknownNameError(f"unknown tableau {text!r}{hint}")
 
 
-def _close_names(key: str) -> list[str]:
+def close_names(key: str) -> list[str]:
     """Up to five built-in tableaux whose name or alias contains ``key`` or is spelled like it."""
     index = _index()
     keys = [k for k in index if key and key in k] + difflib.get_close_matches(key, index, n=5)

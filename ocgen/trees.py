@@ -5,7 +5,9 @@ with at most p vertices (Butcher 1963; Hairer, Nørsett & Wanner, *Solving ODEs 
 For the partitioned pair ((A, b), (Ã, b)) of optimal control the trees are **bi-coloured**:
 each non-root vertex carries the colour of the matrix used to reach it (MATH.md 4). Both are
 one structure here: a tree whose edges carry a colour index (0 for A, 1 for Ã); classical
-trees use colour 0 only.
+trees use colour 0 only. A partitioned pair (A, b; Â, b̂) adds colour 2 for Â and colour 3
+for its partner (:mod:`ocgen.pair_order`); there the colour of the root picks the weights,
+b for colour 0 and b̂ for colour 2 (Hairer, Nørsett & Wanner I, II.15: P-trees).
 
 Definitions, for a tree t with root children (colour k_1, t_1), …, (colour k_m, t_m):
 
@@ -26,22 +28,33 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import cache
+import unicodedata
 from math import factorial
 from typing import Any, Iterator, Sequence
 
 __all__ = [
-    "RootedTree", "LEAF", "A_COLOUR", "PARTNER_COLOUR", "rooted_trees", "bicoloured_trees",
-    "coloured_trees", "trees_up_to", "symplectic_classes", "count_trees", "ElementaryWeights",
-    "elementary_weight", "residual_order_condition", "reciprocal",
+    "RootedTree", "LEAF", "A_COLOUR", "PARTNER_COLOUR", "SECOND_COLOUR", "SECOND_PARTNER_COLOUR",
+    "COLOURS", "rooted_trees", "bicoloured_trees", "coloured_trees", "trees_up_to",
+    "alternates", "symplectic_classes", "count_trees", "ElementaryWeights", "elementary_weight",
+    "residual_order_condition", "reciprocal",
 ]
 
 A_COLOUR = 0
 """Colour of an edge followed through A."""
 PARTNER_COLOUR = 1
 """Colour of an edge followed through the partner matrix Ã."""
+SECOND_COLOUR = 2
+"""Colour of an edge followed through Â, the matrix of the second part of a pair."""
+SECOND_PARTNER_COLOUR = 3
+"""Colour of an edge followed through the partner of Â."""
+COLOURS = 4
+"""Number of edge colours. Colour k and k ^ 1 are partners; bit 1 marks the second part."""
 
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _TILDE = "\u0303"  # combining tilde: c̃, τ̃
+_HAT = "\u0302"  # combining circumflex: ĉ, τ̂
+_DELIMITERS = ("[]", "{}", "⟨⟩", "⟪⟫")
+"""Brackets of a subtree whose root is reached through colour 0, 1, 2, 3."""
 _INDEX_NAMES = "ijklmnpqrsuvwxyz"
 
 
@@ -60,8 +73,8 @@ class RootedTree:
     def __init__(self, edges: Sequence[tuple[int, "RootedTree"]] = ()):
         edges = tuple(sorted(((int(k), u) for k, u in edges), key=_edge_key))
         for k, u in edges:
-            if not isinstance(u, RootedTree) or k not in (A_COLOUR, PARTNER_COLOUR):
-                raise TypeError("edges must be (colour 0 or 1, RootedTree) pairs")
+            if not isinstance(u, RootedTree) or not 0 <= k < COLOURS:
+                raise TypeError(f"edges must be (colour 0..{COLOURS - 1}, RootedTree) pairs")
         self.edges = edges
         self.order = 1 + sum(u.order for _, u in edges)
         self._key = (self.order, tuple(_edge_key(e) for e in edges))
@@ -136,13 +149,17 @@ class RootedTree:
         return RootedTree([(A_COLOUR, u.uncoloured()) for _, u in self.edges])
 
     # -- notation ----------------------------------------------------------------------------
-    def bracket(self) -> str:
+    def bracket(self, root: int = A_COLOUR) -> str:
         """Butcher's bracket notation: τ is the single vertex, [t_1 t_2 …] grafts onto a root.
 
         A child reached through Ã is written τ̃ (a leaf) or {…} (a subtree); repeated children
-        get exponents: [τ²], [τ[τ]], [τ̃²], [τ{τ}].
+        get exponents: [τ²], [τ[τ]], [τ̃²], [τ{τ}]. Through Â: τ̂ or ⟨…⟩; through its partner:
+        τ̃̂ or ⟪…⟫. ``root`` is the colour of the root vertex (for the trees of a pair).
         """
-        return self._bracket("[", "]") if self.edges else "τ"
+        if not self.edges:
+            return _letter("τ", root)
+        left, right = _DELIMITERS[root]
+        return self._bracket(left, right)
 
     def _bracket(self, left: str, right: str) -> str:
         parts, i, e = [], 0, self.edges
@@ -151,25 +168,22 @@ class RootedTree:
             while j < len(e) and e[j] == e[i]:
                 j += 1
             k, u = e[i]
-            partner = k == PARTNER_COLOUR
-            if u.edges:
-                text = u._bracket("{", "}") if partner else u._bracket("[", "]")
-            else:
-                text = "τ" + (_TILDE if partner else "")
+            text = u._bracket(*_DELIMITERS[k]) if u.edges else _letter("τ", k)
             parts.append(text + (str(j - i).translate(_SUPERSCRIPTS) if j - i > 1 else ""))
             i = j
         return left + "".join(parts) + right
 
-    def formula(self) -> str:
+    def formula(self, root: int = A_COLOUR) -> str:
         """The elementary weight as an index sum, e.g. ``Σ b_i c_i a_ij c_j`` for [τ[τ]].
 
-        Leaves become c (through A) or c̃ (through Ã); other edges a_xy or ã_xy.
+        Leaves become c (through A) or c̃ (through Ã); other edges a_xy or ã_xy; through Â and
+        its partner ĉ, â_xy and c̃̂, ã̂_xy. The weights are b, or b̂ when ``root`` is colour 2.
         """
         factors: list[str] = []
         names = iter(_INDEX_NAMES)
-        root = next(names)
-        factors.append(f"b_{root}")
-        self._factors(root, names, factors)
+        index = next(names)
+        factors.append(f"{_letter('b', root & SECOND_COLOUR)}_{index}")
+        self._factors(index, names, factors)
         return "Σ " + " ".join(factors)
 
     def _factors(self, index: str, names: Iterator[str], out: list[str]) -> None:
@@ -210,9 +224,9 @@ def _edge_key(edge: tuple[int, RootedTree]):
 
 
 def _letter(name: str, colour: int) -> str:
-    if colour == A_COLOUR:
-        return name
-    return {"a": "ã", "c": "c" + _TILDE}[name]
+    """``name`` with the accents of ``colour``: a tilde for a partner, a hat for Â."""
+    accents = (_TILDE if colour & 1 else "") + (_HAT if colour & 2 else "")
+    return unicodedata.normalize("NFC", name + accents)
 
 
 LEAF = RootedTree()
@@ -220,9 +234,21 @@ LEAF = RootedTree()
 
 
 # -- iterators -------------------------------------------------------------------------------
+def _palette(colours) -> tuple[int, ...]:
+    """The edge colours of ``colours``: a count 1..4 (colours 0..n−1) or a set of colours."""
+    if isinstance(colours, int) and not isinstance(colours, bool):
+        if not 1 <= colours <= COLOURS:
+            raise ValueError(f"colours must be 1 (classical) to {COLOURS}, or a set of colours")
+        return tuple(range(colours))
+    palette = tuple(sorted(set(colours)))
+    if not palette or not all(isinstance(k, int) and 0 <= k < COLOURS for k in palette):
+        raise ValueError(f"colours must be a non-empty set of colours 0..{COLOURS - 1}")
+    return palette
+
+
 @cache
-def _trees(order: int, colours: int) -> tuple[RootedTree, ...]:
-    """All trees with ``order`` vertices and edge colours 0..colours−1, sorted canonically.
+def _trees(order: int, palette: tuple[int, ...]) -> tuple[RootedTree, ...]:
+    """All trees with ``order`` vertices and edge colours in ``palette``, sorted canonically.
 
     A tree of order n is a root plus a multiset of (colour, subtree) edges whose orders sum to
     n − 1; the multisets are enumerated as non-increasing sequences over a sorted edge list.
@@ -231,8 +257,8 @@ def _trees(order: int, colours: int) -> tuple[RootedTree, ...]:
         return ()
     if order == 1:
         return (LEAF,)
-    edges = sorted(((k, u) for m in range(1, order) for u in _trees(m, colours)
-                    for k in range(colours)), key=_edge_key)
+    edges = sorted(((k, u) for m in range(1, order) for u in _trees(m, palette)
+                    for k in palette), key=_edge_key)
     found: list[RootedTree] = []
     chosen: list[tuple[int, RootedTree]] = []
 
@@ -252,14 +278,13 @@ def _trees(order: int, colours: int) -> tuple[RootedTree, ...]:
     return tuple(sorted(found))
 
 
-def coloured_trees(order: int, colours: int) -> Iterator[RootedTree]:
-    """Trees with ``order`` vertices whose non-root vertices carry one of ``colours`` colours.
+def coloured_trees(order: int, colours) -> Iterator[RootedTree]:
+    """Trees with ``order`` vertices whose non-root vertices carry one of several colours.
 
-    ``colours`` is 1 (classical trees) or 2 (bi-coloured trees: A and Ã).
+    ``colours`` is 1 (classical trees), 2 (bi-coloured trees: A and Ã), 4 (A, Ã, Â and the
+    partner of Â), or a set of colours such as ``{A_COLOUR, SECOND_COLOUR}`` (a pair).
     """
-    if colours not in (1, 2):
-        raise ValueError("colours must be 1 (classical) or 2 (bi-coloured)")
-    return iter(_trees(order, colours))
+    return iter(_trees(order, _palette(colours)))
 
 
 def rooted_trees(order: int) -> Iterator[RootedTree]:
@@ -276,14 +301,25 @@ def bicoloured_trees(order: int) -> Iterator[RootedTree]:
     return coloured_trees(order, 2)
 
 
-def trees_up_to(max_order: int, colours: int = 1) -> Iterator[RootedTree]:
+def trees_up_to(max_order: int, colours=1) -> Iterator[RootedTree]:
     """All trees of order 1..max_order, order by order."""
+    palette = _palette(colours)
     for order in range(1, max_order + 1):
-        yield from _trees(order, colours)
+        yield from _trees(order, palette)
 
 
-def symplectic_classes(order: int) -> tuple[tuple[tuple[RootedTree, int], ...], ...]:
-    """The bi-coloured trees of one order in classes of conditions equal up to sign.
+def alternates(tree: RootedTree, root: int) -> bool:
+    """Whether no edge joins two vertices of the same colour, the root having colour ``root``.
+
+    For a separable partitioned problem y' = f(z), z' = g(y) the elementary differential of
+    every other tree vanishes (f has no y-derivatives, g no z-derivatives).
+    """
+    return all(k != root and alternates(u, k) for k, u in tree.edges)
+
+
+def symplectic_classes(order: int, couples=((A_COLOUR, PARTNER_COLOUR),)
+                       ) -> tuple[tuple[tuple[RootedTree, int], ...], ...]:
+    """The coloured trees of one order in classes of conditions equal up to sign.
 
     For a symplectic pair with b̃ = b (b_i ã_ij + b_j a_ji = b_i b_j, MATH.md 3.2) the weights
     satisfy W(u ∘_Ã v) + W(v ∘_A u) = W(u) W(v), where u ∘_k v grafts v onto the root of u
@@ -293,35 +329,51 @@ def symplectic_classes(order: int) -> tuple[tuple[tuple[RootedTree, int], ...], 
     and flipping its colour connects the trees of one *oriented free tree*; one condition per
     class is independent (3 at order 3 and 8 at order 4: Hager's table).
 
+    ``couples`` lists the colours (k, k̃) whose matrices are symplectic partners with the
+    same weights b; the trees use the colours of all couples. The default is the pair
+    (A, Ã); ((0, 1), (2, 3)) is the four-part pair of :mod:`ocgen.pair_order`.
+
     Each class is a tuple of ``(tree, sign)`` with the representative first (sign +1): the
-    member with fewest Ã edges (a classical tree when there is one), then the smallest.
+    member with fewest edges of the second colours k̃ (a classical tree when there is one),
+    then the smallest.
     """
-    return _symplectic_classes(order)
+    return _symplectic_classes(order, _couples(couples))
 
 
-def _moves(tree: RootedTree) -> Iterator[RootedTree]:
+def _couples(couples) -> tuple[tuple[int, int], ...]:
+    couples = tuple((int(k), int(kt)) for k, kt in couples)
+    flat = [k for couple in couples for k in couple]
+    if not couples or len(set(flat)) != len(flat) or not all(0 <= k < COLOURS for k in flat):
+        raise ValueError("couples must pair distinct colours 0..3")
+    return couples
+
+
+def _moves(tree: RootedTree, flip: dict[int, int]) -> Iterator[RootedTree]:
     """The trees reached by moving the root to one of its children (flipping that edge)."""
     for index, (colour, child) in enumerate(tree.edges):
         rest = RootedTree(tree.edges[:index] + tree.edges[index + 1:])
-        yield child.graft(rest, PARTNER_COLOUR if colour == A_COLOUR else A_COLOUR)
+        yield child.graft(rest, flip[colour])
 
 
-def _partner_edges(tree: RootedTree) -> int:
-    return sum((k == PARTNER_COLOUR) + _partner_edges(u) for k, u in tree.edges)
+def _partner_edges(tree: RootedTree, second: frozenset[int]) -> int:
+    return sum((k in second) + _partner_edges(u, second) for k, u in tree.edges)
 
 
 @cache
-def _symplectic_classes(order: int):
+def _symplectic_classes(order: int, couples: tuple[tuple[int, int], ...]):
+    flip = {k: kt for k, kt in couples} | {kt: k for k, kt in couples}
+    second = frozenset(kt for _, kt in couples)
+    weight = lambda t: (_partner_edges(t, second), t._key)  # noqa: E731
     seen: dict[RootedTree, int] = {}
     classes = []
-    for start in _trees(order, 2):
+    for start in _trees(order, tuple(sorted(flip))):
         if start in seen:
             continue
         seen[start] = 1
         members, queue = [start], [start]
         while queue:
             tree = queue.pop()
-            for other in _moves(tree):
+            for other in _moves(tree, flip):
                 sign = -seen[tree]
                 if other not in seen:
                     seen[other] = sign
@@ -329,17 +381,17 @@ def _symplectic_classes(order: int):
                     queue.append(other)
                 elif seen[other] != sign:  # impossible: oriented trees have no odd cycles
                     raise AssertionError(f"inconsistent signs for {other}")
-        rep = min(members, key=lambda t: (_partner_edges(t), t._key))
-        flip = seen[rep]
-        ordered = sorted(members, key=lambda t: (t != rep, _partner_edges(t), t._key))
-        classes.append(tuple((t, seen[t] * flip) for t in ordered))
-    classes.sort(key=lambda c: (_partner_edges(c[0][0]), c[0][0]._key))
+        rep = min(members, key=weight)
+        sign = seen[rep]
+        ordered = sorted(members, key=lambda t: (t != rep, *weight(t)))
+        classes.append(tuple((t, seen[t] * sign) for t in ordered))
+    classes.sort(key=lambda c: weight(c[0][0]))
     return tuple(classes)
 
 
-def count_trees(order: int, colours: int = 1) -> int:
+def count_trees(order: int, colours=1) -> int:
     """Number of trees of the given order (by enumeration; cached)."""
-    return len(_trees(order, colours))
+    return len(_trees(order, _palette(colours)))
 
 
 # -- elementary weights ----------------------------------------------------------------------
@@ -347,33 +399,45 @@ class ElementaryWeights:
     """Elementary weight vectors Φ(t) of one method or partitioned pair, memoised over subtrees.
 
     ``matrices`` is a sequence of s×s matrices (rows of numbers), one per colour: ``(A,)`` for a
-    Runge–Kutta method, ``(A, Ã)`` for the optimal-control pair. Each tree costs one
+    Runge–Kutta method, ``(A, Ã)`` for the optimal-control pair, ``(A, None, Â)`` for a
+    partitioned pair (None for a colour no tree uses). Each tree costs one
     elementwise product, Φ(t) = Φ(t.rest) ⊙ (M_k Φ(u)) for the last root edge (k, u), and each
     distinct edge (k, u) one sparse matrix–vector product: all exact when the numbers are.
     """
 
-    def __init__(self, matrices: Sequence[Sequence[Sequence[Any]]], b: Sequence[Any] | None = None,
-                 *, one: Any = 1, zero: Any = 0):
-        self.stages = len(matrices[0])
+    def __init__(self, matrices: Sequence[Sequence[Sequence[Any]] | None],
+                 b: Sequence[Any] | None = None, *, one: Any = 1, zero: Any = 0):
+        given = [M for M in matrices if M is not None]
+        if not given:
+            raise ValueError("at least one matrix is needed")
+        self.stages = len(given[0])
         self.one, self.zero = one, zero
-        self._rows = [[[(j, m) for j, m in enumerate(row) if _nonzero(m)] for row in M]
+        self._rows = [None if M is None else
+                      [[(j, m) for j, m in enumerate(row) if _nonzero(m)] for row in M]
                       for M in matrices]
-        for M in matrices:
+        for M in given:
             if len(M) != self.stages or any(len(row) != self.stages for row in M):
                 raise ValueError("every matrix must be s×s with the same s")
-        self.b = list(b) if b is not None else None
-        if self.b is not None and len(self.b) != self.stages:
-            raise ValueError("b must have one entry per stage")
+        self.b = self._weights(b) if b is not None else None
         self._phi: dict[RootedTree, tuple] = {LEAF: (one,) * self.stages}
         self._edge: dict[tuple[int, RootedTree], tuple] = {}
+
+    def _weights(self, b: Sequence[Any]) -> list:
+        b = list(b)
+        if len(b) != self.stages:
+            raise ValueError("b must have one entry per stage")
+        return b
 
     def edge(self, colour: int, tree: RootedTree) -> tuple:
         """M_colour Φ(tree): the vector a subtree contributes through one edge."""
         key = (colour, tree)
         out = self._edge.get(key)
         if out is None:
+            rows = self._rows[colour] if colour < len(self._rows) else None
+            if rows is None:
+                raise ValueError(f"no matrix given for colour {colour}")
             x, zero = self.phi(tree), self.zero
-            out = tuple(sum((m * x[j] for j, m in row), zero) for row in self._rows[colour])
+            out = tuple(sum((m * x[j] for j, m in row), zero) for row in rows)
             self._edge[key] = out
         return out
 
@@ -387,11 +451,16 @@ class ElementaryWeights:
             self._phi[tree] = out
         return out
 
-    def weight(self, tree: RootedTree) -> Any:
-        """Σ_i b_i Φ_i(t), the left side of the order condition of t."""
-        if self.b is None:
+    def weight(self, tree: RootedTree, b: Sequence[Any] | None = None) -> Any:
+        """Σ_i b_i Φ_i(t), the left side of the order condition of t (with other weights
+        ``b`` when given, e.g. b̂ for a tree whose root has the colour of a pair's second part)."""
+        if b is None:
+            b = self.b
+        elif len(b) != self.stages:
+            raise ValueError("b must have one entry per stage")
+        if b is None:
             raise ValueError("no weights b given")
-        return sum((bi * x for bi, x in zip(self.b, self.phi(tree)) if _nonzero(bi)), self.zero)
+        return sum((bi * x for bi, x in zip(b, self.phi(tree)) if _nonzero(bi)), self.zero)
 
 
 def _nonzero(value: Any) -> bool:
@@ -421,8 +490,10 @@ def elementary_weight(tree: RootedTree, A, b, partner=None) -> Any:
     one method, build :class:`ElementaryWeights` once instead (it memoises subtrees).
     """
     matrices = [_rows(A)] if partner is None else [_rows(A), _rows(partner)]
-    if max(tree.colours, default=0) >= len(matrices):
-        raise ValueError(f"tree {tree} has edges of colour {max(tree.colours)}: pass partner=Ã")
+    colour = max(tree.colours, default=0)
+    if colour >= len(matrices):
+        hint = "pass partner=Ã" if colour == PARTNER_COLOUR else "use ElementaryWeights"
+        raise ValueError(f"tree {tree} has edges of colour {colour}: {hint}")
     return ElementaryWeights(matrices, _vector(b)).weight(tree)
 
 

@@ -297,7 +297,7 @@ def test_plot_title_with_dollar_signs(in_tmp, capsys):
 def test_unknown_tableau_suggestions_use_aliases(typo, meant, capsys):
     assert main(["order", typo]) == 2
     err = capsys.readouterr().err
-    assert f"unknown tableau {typo!r}; did you mean" in err and meant in err
+    assert f"unknown tableau or pair {typo!r}; did you mean" in err and meant in err
 
 
 @pytest.mark.parametrize("argv", [["order", ""], ["order", "  "],
