@@ -1,0 +1,246 @@
+"""One training iteration of an ODE network (MATH.md 6): the loss and its gradient, in ocgen, in
+PyTorch (autograd) and in JAX (jit(value_and_grad)), float64 on the CPU, side by side.
+
+The network is the paper's: spiral data, width d, L layers with step controls (K_n, β_n), T = 1,
+y' = tanh(K y + β) discretised by an explicit Runge-Kutta tableau (RK4 and forward Euler),
+output η(Wᵀy(T) + μ) with the logistic η, loss ½ Σ_k (η_k − c_k)². Every contender maps the same
+flat x = (θ, W, μ) (θ_n = K_n row-major, then β_n) to (J, ∇J), taking and returning NumPy
+arrays as an optimiser would; ocgen is the training objective (one forward and one costate
+sweep of the generated module). J must agree to 1e-12 and ∇J to 1e-10 (relative) before
+anything is timed. Times are the best of several interleaved repetitions; the forward pass
+alone is timed too, to express the gradient's cost in forward passes. JAX's first call (trace
++ compile) and ocgen's derivation + code generation (fresh module cache) are reported apart.
+
+Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_network.py
+     [--width 2] [--points 1000] [--layers 20] [--repeat 7] [--threads N]
+Needs the bench extra (pip install -e .[bench]): torch, jax, threadpoolctl.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+TABLEAUX = (("rk4", "RK4"), ("euler", "Euler"))
+TARGET = 0.1  # seconds per timed batch of calls
+
+
+def network_loss(x, y0, c, A, b, h, L, d, tanh, sigmoid):
+    """J(x) for a batch of points y0 (n, d) with labels c (n,), written once for PyTorch
+    tensors and JAX arrays alike: explicit RK stages Y_i = y + h Σ_j a_ij F_j,
+    F_i = tanh(K Y_i + β), y⁺ = y + h Σ_i b_i F_i."""
+    m = d * d + d
+    theta = x[:L * m].reshape(L, m)
+    W, mu = x[L * m:L * m + d], x[L * m + d]
+    y = y0
+    for n in range(L):
+        K, beta = theta[n, :d * d].reshape(d, d), theta[n, d * d:]
+        F = []
+        for i in range(len(b)):
+            Y = y
+            for j in range(i):
+                if A[i][j]:
+                    Y = Y + (h * A[i][j]) * F[j]
+            F.append(tanh(Y @ K.T + beta))
+        y = y + h * sum(b[i] * F[i] for i in range(len(b)) if b[i])
+    eta = sigmoid(y @ W + mu)
+    return 0.5 * ((eta - c) ** 2).sum()
+
+
+def explicit_tableau(tableau):
+    A = [[float(a) for a in row] for row in tableau.A.tolist()]
+    if any(A[i][j] for i in range(len(A)) for j in range(i, len(A))):
+        raise ValueError(f"{tableau.name}: the benchmark writes explicit tableaux only")
+    return A, [float(v) for v in tableau.b]
+
+
+def points(data, arch):
+    """The inputs as rows (n, d), padded with zeros to the width as ocgen pads them."""
+    from ocgen.nets.model import padded
+    return padded(data.points, arch.width).T.copy()
+
+
+def ocgen_contender(arch, tableau, data):
+    from ocgen.nets.training import Objective
+    start = time.perf_counter()
+    objective = Objective(arch, tableau, data.points, data.labels)
+    setup = time.perf_counter() - start
+    return objective, objective.value_and_gradient, objective.value, setup
+
+
+def torch_contender(arch, A, b, data):
+    import torch
+    y0, c = torch.tensor(points(data, arch)), torch.tensor(data.labels * 1.0)
+    h, L, d = 1.0 / arch.layers, arch.layers, arch.width
+
+    def loss(x):
+        return network_loss(x, y0, c, A, b, h, L, d, torch.tanh, torch.sigmoid)
+
+    def value_and_gradient(x):
+        x = torch.tensor(x, requires_grad=True)
+        J = loss(x)
+        (g,) = torch.autograd.grad(J, x)
+        return J.item(), g.numpy()
+
+    def value(x):
+        with torch.no_grad():
+            return loss(torch.from_numpy(x)).item()
+
+    return value_and_gradient, value
+
+
+def jax_contender(arch, A, b, data):
+    import jax
+    import jax.numpy as jnp
+    y0, c = jnp.asarray(points(data, arch)), jnp.asarray(data.labels * 1.0)
+    h, L, d = 1.0 / arch.layers, arch.layers, arch.width
+
+    def loss(x, y0, c):
+        return network_loss(x, y0, c, A, b, h, L, d, jnp.tanh, jax.nn.sigmoid)
+
+    jitted_vg, jitted_loss = jax.jit(jax.value_and_grad(loss)), jax.jit(loss)
+
+    def value_and_gradient(x):
+        J, g = jitted_vg(x, y0, c)
+        return float(J), np.asarray(g)
+
+    def value(x):
+        return float(jitted_loss(x, y0, c))
+
+    return value_and_gradient, value
+
+
+def first_call(f, x):
+    start = time.perf_counter()
+    f(x)
+    return time.perf_counter() - start
+
+
+def per_call(f, x, number):
+    start = time.perf_counter()
+    for _ in range(number):
+        f(x)
+    return (time.perf_counter() - start) / number
+
+
+def check_agreement(results):
+    """Largest relative differences of J and ∇J from ocgen's; fails above 1e-12 / 1e-10."""
+    J0, g0 = results["ocgen"]
+    worst = {}
+    for name, (J, g) in results.items():
+        dJ = abs(J - J0) / abs(J0)
+        dg = np.max(np.abs(g - g0)) / np.max(np.abs(g0))
+        worst[name] = (dJ, dg)
+        if not (dJ <= 1e-12 and dg <= 1e-10):
+            sys.exit(f"{name} disagrees with ocgen: |ΔJ|/|J| = {dJ:.1e}, "
+                     f"max|Δg|/max|g| = {dg:.1e}")
+    return worst
+
+
+def bench_tableau(name, label, arch, data, repeat):
+    from ocgen.nets.training import initial_point
+    from ocgen.tableau import load_tableau
+    tableau = load_tableau(name)
+    A, b = explicit_tableau(tableau)
+    objective, ocgen_vg, ocgen_value, setup = ocgen_contender(arch, tableau, data)
+    x = initial_point(objective, seed=0)
+    contenders = {"ocgen": (ocgen_vg, ocgen_value), "torch": torch_contender(arch, A, b, data),
+                  "jax": jax_contender(arch, A, b, data)}
+    compile_vg = first_call(contenders["jax"][0], x)
+    compile_forward = first_call(contenders["jax"][1], x)
+
+    results = {k: vg(x) for k, (vg, _) in contenders.items()}
+    gradient_error = check_agreement(results)
+    forward_error = {k: abs(value(x) - results["ocgen"][0]) / abs(results["ocgen"][0])
+                     for k, (_, value) in contenders.items()}
+    if max(forward_error.values()) > 1e-12:
+        sys.exit(f"forward passes disagree: {forward_error}")
+
+    # calls per timed batch, so that each batch takes about TARGET seconds
+    jobs = [(k, kind, f) for k, fs in contenders.items() for kind, f in zip(("vg", "fw"), fs)]
+    number = {(k, kind): max(1, round(TARGET / min(first_call(f, x) for _ in range(3))))
+              for k, kind, f in jobs}
+    times = {(k, kind): [] for k, kind, _ in jobs}
+    for _ in range(repeat):  # interleaved: ocgen, torch, jax, ocgen, ...
+        for kind in ("vg", "fw"):
+            for k, kind_, f in jobs:
+                if kind_ == kind:
+                    times[k, kind].append(per_call(f, x, number[k, kind]))
+    best = {key: min(t) * 1e3 for key, t in times.items()}
+
+    print(f"\n{label} ({len(b)} stage{'s' * (len(b) > 1)}), d = {arch.width}, "
+          f"L = {arch.layers}, {data.points.shape[0]} points, {x.size} parameters, "
+          f"J = {results['ocgen'][0]:.6f}")
+    print("          loss+grad [ms]  forward [ms]  grad = forwards  |ΔJ|/|J|  max|Δg|/max|g|")
+    for k in contenders:
+        vg, fw = best[k, "vg"], best[k, "fw"]
+        error = ("  (reference)" if k == "ocgen" else
+                 f"{gradient_error[k][0]:9.1e} {gradient_error[k][1]:15.1e}")
+        print(f"{k:8s} {vg:14.3f} {fw:13.3f} {vg / fw:16.2f} {error}")
+    print(f"one-off: jax first call (trace + compile + run) {compile_vg:.3f} s for loss+grad, "
+          f"{compile_forward:.3f} s forward; ocgen derive + generate {setup:.3f} s")
+    return {k: best["ocgen", "vg"] / best[k, "vg"] for k in ("torch", "jax")}
+
+
+def numpy_blas():
+    """numpy's BLAS as threadpoolctl sees it (library, version, kernel, threads)."""
+    import threadpoolctl
+    for pool in threadpoolctl.threadpool_info():
+        if pool["user_api"] == "blas" and "numpy" in pool["filepath"]:
+            return pool
+    sys.exit("threadpoolctl finds no BLAS in numpy")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width", type=int, default=2)
+    parser.add_argument("--points", type=int, default=1000)
+    parser.add_argument("--layers", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for numpy's BLAS, torch and XLA alike (default 1: the "
+                             "generated sweeps are single-threaded elementwise NumPy)")
+    args = parser.parse_args()
+
+    import threadpoolctl
+    threads = args.threads
+    limits = threadpoolctl.threadpool_limits(threads, user_api="blas")  # noqa: F841 (kept)
+    blas = numpy_blas()  # before torch brings its own thread pools
+    if threads == 1:  # before jax is imported
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_"
+                                   "eigen=false intra_op_parallelism_threads=1").strip()
+    import jax
+    import torch
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    torch.set_num_threads(threads)
+
+    print(f"numpy {np.__version__}: {blas['internal_api']} {blas['version']}, kernel "
+          f"{blas.get('architecture')}, {blas['num_threads']} BLAS threads; ocgen's generated "
+          "sweeps are elementwise NumPy (one thread)")
+    print("environment: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in
+                                      ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")))
+    print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, CPU, float64")
+    print(f"jax {jax.__version__}: {jax.devices()[0].platform}, float64, "
+          + ("1 thread (XLA_FLAGS)" if threads == 1 else
+             f"XLA's default thread pool ({os.cpu_count()} cores)"))
+
+    from ocgen.nets.datasets import training_and_validation
+    from ocgen.nets.model import Architecture
+    data, _ = training_and_validation("spiral", args.points, 0)
+    arch = Architecture(width=args.width, layers=args.layers)  # resnet, tanh, squares, sum
+    with tempfile.TemporaryDirectory(prefix="ocgen-bench-network-") as cache:
+        os.environ["OCGEN_CACHE"] = cache  # a fresh module cache: derivation timed cold
+        ratios = {label: bench_tableau(name, label, arch, data, args.repeat)
+                  for name, label in TABLEAUX}
+    print("\nratio ocgen / torch (loss+grad): "
+          + ", ".join(f"{label} {r['torch']:.2f}" for label, r in ratios.items()))
+    print("ratio ocgen / jax   (loss+grad): "
+          + ", ".join(f"{label} {r['jax']:.2f}" for label, r in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
