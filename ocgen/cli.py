@@ -515,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "derived, checked discrete optimality conditions.")
     parser.add_argument("--version", action="version", version=f"ocgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import network_commands  # noqa: F401  (registers ocgen train and ocgen predict)
-    for register in COMMANDS:
+    from . import network_commands
+    for register in (*COMMANDS, *network_commands.COMMANDS):
         register(sub)
     return parser
 

@@ -25,14 +25,15 @@ NAME_KEYS = ("name", "time", "states", "controls", "aliases")
 """Top-level keys whose strings are names (held to MAX_NAME_LENGTH, as are table keys)."""
 
 
-def read_data_file(path: str | Path) -> dict:
-    """The top-level table of a ``.toml`` or ``.json`` file; else InputError naming the file."""
+def read_data_file(path: str | Path, limit: int = limits.MAX_FILE_BYTES) -> dict:
+    """The top-level table of a ``.toml`` or ``.json`` file of at most ``limit`` bytes; else
+    InputError naming the file."""
     path = Path(path)
     source = str(path)
     if path.suffix.lower() not in (".toml", ".json"):
         raise InputError("expected a .toml or .json file", source=source)
     try:
-        text = _read_text(path)
+        text = read_bytes(path, limit).decode("utf-8")
     except FileNotFoundError:
         raise InputError("no such file", source=source) from None
     except (OSError, UnicodeDecodeError) as err:
@@ -75,11 +76,6 @@ def _reject_non_finite(data, source: str) -> None:
         if isinstance(value, _NonFinite):
             raise InputError(f"invalid JSON constant {value} (numbers must be finite)",
                              source=source, key=key)
-
-
-def _read_text(path: Path) -> str:
-    """The file's text, reading no more than MAX_FILE_BYTES (see :func:`read_bytes`)."""
-    return read_bytes(path, limits.MAX_FILE_BYTES).decode("utf-8")
 
 
 def read_bytes(path: Path, limit: int) -> bytes:

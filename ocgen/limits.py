@@ -8,7 +8,7 @@ limit                      value       what it bounds
 =========================  ==========  ==========================================================
 MAX_FILE_BYTES             1 MiB       size of a tableau or problem file (read no further)
 MAX_DATA_FILE_BYTES        64 MiB      size of a data set file (.csv or .npz; for .npz also the
-                                       unpacked arrays together)
+                                       unpacked arrays together), and of a network model file
 MAX_DATA_POINTS            1 000 000   points of one data set, read or generated
 MAX_DATA_COLUMNS           64          coordinates of a data point
 MAX_NAME_LENGTH            200         a name: table keys, ``name``, ``time``, states, controls,

@@ -1,4 +1,7 @@
-"""``ocgen train`` and ``ocgen predict``: parse, call :mod:`ocgen.nets`, print or write JSON."""
+"""``ocgen train`` and ``ocgen predict``: parse, call :mod:`ocgen.nets`, print or write JSON.
+
+:data:`COMMANDS` are added to the parser by :func:`ocgen.cli.build_parser`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import _print_json, _writable, command, positive_int
+from .cli import _print_json, _writable, positive_int
 from .errors import OcgenError
 
 
@@ -20,8 +23,7 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-@command
-def _add_train(sub) -> None:
+def add_train(sub) -> None:
     from .nets.model import ACTIVATIONS, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES
     from .nets.training import OPTIMIZERS
     p = sub.add_parser(
@@ -162,8 +164,7 @@ def format_training(result) -> str:
     return "\n".join(lines)
 
 
-@command
-def _add_predict(sub) -> None:
+def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify points with a trained network",
                        description="Run a trained network (ocgen train -o MODEL.json) on the "
                                    "points of a .csv/.npz file.")
@@ -197,3 +198,6 @@ def cmd_predict(args) -> int:
     for p, c in zip(probabilities, labels):
         print(f"{p:.6f},{c}")
     return 0
+
+
+COMMANDS = (add_train, add_predict)

@@ -23,6 +23,7 @@ import sympy as sp
 
 from ..errors import InputError, OcgenError
 from ..files import read_data_file, write_text_atomic
+from ..limits import MAX_DATA_FILE_BYTES
 from ..problem import OptimalControlProblem
 from ..tableau import ButcherTableau
 
@@ -254,7 +255,7 @@ _MODEL_KEYS = {"format", "version", "tableau", "width", "layers", "dynamics", "a
 def load_network(path) -> Network:
     """A model file written by :meth:`Network.save`; errors name the file and the key."""
     source = str(path)
-    data = read_data_file(path)
+    data = read_data_file(path, MAX_DATA_FILE_BYTES)
 
     def fail(key, message):
         return InputError(message, source=source, key=key)

@@ -28,8 +28,8 @@ DEFAULT_TOLERANCE = 1e-8
 class Objective:
     """J(x) and ∇J(x) of a network on one set of points, x = (θ, W, μ[, h]) flat.
 
-    The last forward sweep is kept, so a gradient at the point last evaluated costs one
-    costate sweep.
+    The sweeps at the point last evaluated are kept, so a gradient there costs one costate
+    sweep and a repeated value nothing.
     """
 
     def __init__(self, arch: Architecture, tableau: ButcherTableau, points: np.ndarray,
@@ -84,31 +84,37 @@ class Objective:
         return x
 
     def value(self, x, members=None) -> float:
-        theta, free, h = self.split(x)
-        y0, params = self._members(members)
-        with np.errstate(over="ignore", invalid="ignore"):
-            trajectory = self.module.forward(theta, h, y0, params, free=free)
-        self._last = (x.copy(), members, trajectory)
-        return trajectory["objective"] + self._smoothness(theta, h)[0]
+        return self._sweeps(x, members, gradient=False)[0]
 
     def gradient(self, x, members=None) -> np.ndarray:
-        theta, free, h = self.split(x)
-        last = self._last
-        if last is None or last[1] is not members or not np.array_equal(last[0], x):
-            self.value(x, members)
-        trajectory = self._last[2]
-        _, params = self._members(members)
-        co = self.module.costate(theta, trajectory, h, params, full=self.arch.learns_steps,
-                                 free=free)
-        _, d_theta, d_h = self._smoothness(theta, h)
-        parts = [(co["gradient"] + d_theta).ravel(), co["gradient_free"]]
-        if self.arch.learns_steps:
-            parts.append(co["gradient_h"] + d_h)
-        return np.concatenate(parts)
+        return self._sweeps(x, members, gradient=True)[1]
 
     def value_and_gradient(self, x, members=None) -> tuple[float, np.ndarray]:
-        J = self.value(x, members)
-        return J, self.gradient(x, members)
+        return self._sweeps(x, members, gradient=True)
+
+    def _sweeps(self, x, members, gradient: bool):
+        """(J, ∇J or None) at x: the forward sweep, then (if asked) the costate sweep; both
+        are kept for the point last evaluated, so asking again costs nothing."""
+        last = self._last
+        if last is None or last["members"] is not members or not np.array_equal(last["x"], x):
+            theta, free, h = self.split(x)
+            y0, params = self._members(members)
+            with np.errstate(over="ignore", invalid="ignore"):
+                trajectory = self.module.forward(theta, h, y0, params, free=free)
+            last = self._last = {"x": x.copy(), "members": members, "trajectory": trajectory,
+                                 "value": trajectory["objective"] + self._smoothness(theta, h)[0],
+                                 "gradient": None}
+        if gradient and last["gradient"] is None:
+            theta, free, h = self.split(x)
+            _, params = self._members(members)
+            co = self.module.costate(theta, last["trajectory"], h, params,
+                                     full=self.arch.learns_steps, free=free)
+            _, d_theta, d_h = self._smoothness(theta, h)
+            parts = [(co["gradient"] + d_theta).ravel(), co["gradient_free"]]
+            if self.arch.learns_steps:
+                parts.append(co["gradient_h"] + d_h)
+            last["gradient"] = np.concatenate(parts)
+        return last["value"], last["gradient"]
 
     def _members(self, members):
         if members is None:
@@ -132,13 +138,10 @@ class Objective:
         return value, d_theta, d_h
 
     def outputs(self, x) -> np.ndarray:
-        """η(Wᵀy_N + μ) per point at x (from the last forward sweep when it was at x)."""
-        theta, free, h = self.split(x)
-        last = self._last
-        if last is None or last[1] is not None or not np.array_equal(last[0], x):
-            self.value(x)
-        y_end = self._last[2]["y"][-1]
-        return output(free[:-1] @ y_end + free[-1])
+        """η(Wᵀy_N + μ) per point at x."""
+        self._sweeps(x, None, gradient=False)
+        free = self.split(x)[1]
+        return output(free[:-1] @ self._last["trajectory"]["y"][-1] + free[-1])
 
 
 @dataclass
@@ -217,16 +220,15 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
     history: list[dict] = []
 
     def record(k, x, step):
-        theta, free, h = objective.split(x)
         eta = objective.outputs(x)
-        entry = {"iteration": k, "objective": objective.value(x),
+        entry = {"iteration": k, "objective": float(objective.value(x)),
                  "train_loss": loss(eta, dataset.labels, arch.loss, arch.mean_loss),
                  "train_accuracy": accuracy(eta, dataset.labels),
                  "gradient_norm": projected_gradient_norm(x, objective.gradient(x),
                                                           objective.project),
                  "step": step}
         if checker is not None:
-            eta_v = checker.outputs(checker.join(theta, free, h) if arch.learns_steps else x)
+            eta_v = checker.outputs(x)
             entry["validation_loss"] = loss(eta_v, validation.labels, arch.loss,
                                             arch.mean_loss)
             entry["validation_accuracy"] = accuracy(eta_v, validation.labels)
