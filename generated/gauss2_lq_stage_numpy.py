@@ -67,7 +67,8 @@ def _stage_values(t, h, y, u, q, w, zero):
 
 
 def _forward_step(t, h, y, u, q, w, zero):
-    """One step: stage values Y (flat, stage-major), next state, step cost per member."""
+    """One step: stage values Y and slopes F (flat, stage-major), next state, step cost per
+    member."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
@@ -76,7 +77,7 @@ def _forward_step(t, h, y, u, q, w, zero):
     F_1_0 = (1/2)*Y_1_0 + u_1_0
     y_next_0 = h*((1/2)*F_0_0 + (1/2)*F_1_0) + y_0
     cost = h*((1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + (1/4)*u_0_0**2 + (1/4)*u_1_0**2)
-    return (Y_0_0, Y_1_0), (y_next_0,), cost
+    return (Y_0_0, Y_1_0), (F_0_0, F_1_0), (y_next_0,), cost
 
 
 def _terminal(y, q, w):
@@ -92,12 +93,13 @@ def _terminal(y, q, w):
     return cost.sum(), p_end, g_free.sum(axis=-1)
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
+def _costate_step_multiplier(t, h, y, Y, F, u, q, w, p, rho, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
     Y_0_0, Y_1_0, = Y
+    F_0_0, F_1_0, = F
     p_0, = p
     members = numpy.size(zero)
     M = numpy.zeros((members, STAGES * STATE_DIM, STAGES * STATE_DIM))
@@ -121,17 +123,18 @@ def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
         return (out_p_0,), None, (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), (), None, None
     out_P_0_0 = (1/2)*lam_0_0 + 1.0773502691896258*lam_1_0 + p_0
     out_P_1_0 = -0.077350269189625765*lam_0_0 + (1/2)*lam_1_0 + p_0
-    out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*((1/8)*Y_0_0 - 0.019337567297406441*Y_1_0 + (1/4)*u_0_0 - 0.038675134594812882*u_1_0) + lam_1_0*(0.26933756729740644*Y_0_0 + (1/8)*Y_1_0 + 0.53867513459481288*u_0_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + (1/2)*u_0_0 + (1/2)*u_1_0) + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
+    out_g_h = (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + lam_0_0*(-0.038675134594812882*F_1_0 + (1/8)*Y_0_0 + (1/4)*u_0_0) + lam_1_0*(0.53867513459481288*F_0_0 + (1/8)*Y_1_0 + (1/4)*u_1_0) + p_0*((1/4)*Y_0_0 + (1/4)*Y_1_0 + (1/2)*u_0_0 + (1/2)*u_1_0) + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
     out_rho = rho
     return (out_p_0,), (out_P_0_0, out_P_1_0), (lam_0_0, lam_1_0), (out_g_0_0, out_g_1_0), (), out_g_h, out_rho
 
 
-def _costate_step_partner(t, h, y, Y, u, q, w, p, rho, zero, full):
+def _costate_step_partner(t, h, y, Y, F, u, q, w, p, rho, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, = y
     u_0_0, = u[0]
     u_1_0, = u[1]
     Y_0_0, Y_1_0, = Y
+    F_0_0, F_1_0, = F
     p_0, = p
     members = numpy.size(zero)
     M = numpy.zeros((members, STAGES * STATE_DIM, STAGES * STATE_DIM))
@@ -153,7 +156,7 @@ def _costate_step_partner(t, h, y, Y, u, q, w, p, rho, zero, full):
         return (out_p_0,), None, None, (out_g_0_0, out_g_1_0), (), None, None
     out_P_0_0 = P_0_0
     out_P_1_0 = P_1_0
-    out_g_h = (1/2)*P_0_0*((1/2)*Y_0_0 + u_0_0) + (1/2)*P_1_0*((1/2)*Y_1_0 + u_1_0) + (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
+    out_g_h = (1/2)*F_0_0*P_0_0 + (1/2)*F_1_0*P_1_0 + (1/2)*Y_0_0**2 + (1/2)*Y_1_0**2 + rho + (1/4)*u_0_0**2 + (1/4)*u_1_0**2
     out_rho = rho
     return (out_p_0,), (out_P_0_0, out_P_1_0), None, (out_g_0_0, out_g_1_0), (), out_g_h, out_rho
 
@@ -213,23 +216,27 @@ def _inputs(theta, h, y0, params, free=None):
 
 
 def forward(theta, h=None, y0=None, params=None, t0=T0, free=None):
-    """States y (N+1, D, K), stage values Y (N, S, D, K) and the objective J_h."""
+    """States y (N+1, D, K), stage values Y and slopes F (N, S, D, K), the objective J_h and
+    its terminal part Phi summed over the members."""
     theta, h, y0, q, w = _inputs(theta, h, y0, params, free)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
     zero = _zero(members)
     controls, steps, times = theta.tolist(), h.tolist(), t.tolist()
     y, q_rows = tuple(_per_member(y0, zero)), tuple(_per_member(q, zero))
-    states, stages, cost = [y], [], zero
+    states, stages, slopes, cost = [y], [], [], zero
     for n in range(n_steps):
-        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, w, zero)
+        Y, F, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, w, zero)
         states.append(y)
         stages.append(Y)
+        slopes.append(F)
         cost = cost + step_cost
     y = numpy.array(states).reshape(n_steps + 1, STATE_DIM, members)
-    objective = float(numpy.sum(cost)) + _terminal(y[n_steps], q, w)[0]
-    Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
-    return {"t": t, "y": y, "Y": Y, "objective": objective}
+    terminal = float(_terminal(y[n_steps], q, w)[0])
+    shape = (n_steps, STAGES, STATE_DIM, members)
+    return {"t": t, "y": y, "Y": numpy.array(stages).reshape(shape),
+            "F": numpy.array(slopes).reshape(shape),
+            "objective": float(numpy.sum(cost)) + terminal, "terminal_cost": terminal}
 
 
 def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True, free=None):
@@ -253,12 +260,13 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     q_rows = tuple(_per_member(q, zero))
     states = _per_member(y, zero)
     flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
+    flat_F = _per_member(trajectory["F"].reshape(n_steps, STAGES * STATE_DIM, members), zero)
     _, p_end, g_free = _terminal(y[n_steps], q, w)
     p = tuple(_per_member(p_end, zero))
     rho = zero
     costates, stage_costates, multipliers, gradients, g_h = [p], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, g_w, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+        p, P, lam, g_u, g_w, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]), tuple(flat_F[n]),
                                             controls[n], q_rows, w, p, rho, zero, full)
         g_free = g_free + numpy.sum(g_w, axis=-1)
         costates.append(p)

@@ -39,7 +39,8 @@ CONTROL_UPPER = numpy.array([numpy.inf, numpy.inf, numpy.inf, numpy.inf, numpy.i
 
 
 def _forward_step(t, h, y, u, q, w, zero):
-    """One step: stage values Y (flat, stage-major), next state, step cost per member."""
+    """One step: stage values Y and slopes F (flat, stage-major), next state, step cost per
+    member."""
     y_0, y_1, = y
     u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
     q_0, = q
@@ -64,7 +65,7 @@ def _forward_step(t, h, y, u, q, w, zero):
     y_next_0 = h*((1/6)*F_0_0 + (1/3)*F_1_0 + (1/3)*F_2_0 + (1/6)*F_3_0) + y_0
     y_next_1 = h*((1/6)*F_0_1 + (1/3)*F_1_1 + (1/3)*F_2_1 + (1/6)*F_3_1) + y_1
     cost = h*((1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2) + zero
-    return (Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1), (y_next_0, y_next_1), cost
+    return (Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1), (F_0_0, F_0_1, F_1_0, F_1_1, F_2_0, F_2_1, F_3_0, F_3_1), (y_next_0, y_next_1), cost
 
 
 def _terminal(y, q, w):
@@ -84,31 +85,32 @@ def _terminal(y, q, w):
     return cost.sum(), p_end, g_free.sum(axis=-1)
 
 
-def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
+def _costate_step_multiplier(t, h, y, Y, F, u, q, w, p, rho, zero, full):
     """Multiplier form (MATH.md 3.1): stage multipliers from dl/dY_i = 0, then p_n, stage costates and gradients."""
     y_0, y_1, = y
     u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
     q_0, = q
     Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1, = Y
+    F_0_0, F_0_1, F_1_0, F_1_1, F_2_0, F_2_1, F_3_0, F_3_1, = F
     p_0, p_1, = p
     _t0 = (1/6)*h
-    _t1 = _t0*p_0*(1 - numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2)
-    _t2 = _t0*p_1*(1 - numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2)
+    _t1 = _t0*p_0*(1 - F_3_0**2)
+    _t2 = _t0*p_1*(1 - F_3_1**2)
     lam_3_0 = _t1*u_0_0 + _t2*u_0_2
     lam_3_1 = _t1*u_0_1 + _t2*u_0_3
-    _t3 = h*(1 - numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2)
+    _t3 = h*(1 - F_2_0**2)
     _t4 = _t3*lam_3_0
-    _t5 = h*(1 - numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2)
+    _t5 = h*(1 - F_2_1**2)
     _t6 = _t5*lam_3_1
     _t7 = (1/3)*_t3*p_0
     _t8 = (1/3)*_t5*p_1
     lam_2_0 = _t4*u_0_0 + _t6*u_0_2 + _t7*u_0_0 + _t8*u_0_2
     lam_2_1 = _t4*u_0_1 + _t6*u_0_3 + _t7*u_0_1 + _t8*u_0_3
-    _t9 = 1 - numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2
+    _t9 = 1 - F_1_0**2
     _t10 = _t9*u_0_0
     _t11 = (1/2)*h
     _t12 = _t11*lam_2_0
-    _t13 = 1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2
+    _t13 = 1 - F_1_1**2
     _t14 = _t13*u_0_2
     _t15 = _t11*lam_2_1
     _t16 = (1/3)*h
@@ -118,11 +120,11 @@ def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
     _t20 = _t13*u_0_3
     lam_1_0 = _t10*_t12 + _t10*_t17 + _t14*_t15 + _t14*_t18
     lam_1_1 = _t12*_t19 + _t15*_t20 + _t17*_t19 + _t18*_t20
-    _t21 = 1 - numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2
+    _t21 = 1 - F_0_0**2
     _t22 = _t21*u_0_0
     _t23 = (1/2)*h
     _t24 = _t23*lam_1_0
-    _t25 = 1 - numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2
+    _t25 = 1 - F_0_1**2
     _t26 = _t25*u_0_2
     _t27 = _t23*lam_1_1
     _t28 = (1/6)*h
@@ -133,35 +135,35 @@ def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
     lam_0_0 = _t22*_t24 + _t22*_t29 + _t26*_t27 + _t26*_t30
     lam_0_1 = _t24*_t31 + _t27*_t32 + _t29*_t31 + _t30*_t32
     _t33 = (1/80)*h
-    _t34 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2
+    _t34 = F_2_0**2
     _t35 = 1 - _t34
     _t36 = _t35*h*lam_3_0
-    _t37 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2
+    _t37 = F_0_0**2
     _t38 = 1 - _t37
     _t39 = (1/2)*h
     _t40 = _t38*_t39*lam_1_0
-    _t41 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2
+    _t41 = F_1_0**2
     _t42 = 1 - _t41
     _t43 = _t39*_t42*lam_2_0
     _t44 = (1/6)*_t38
     _t45 = (1/3)*_t42
     _t46 = (1/3)*_t35
-    _t47 = numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2
+    _t47 = F_3_0**2
     _t48 = 1/6 - 1/6*_t47
     _t49 = h*p_0
-    _t50 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2
+    _t50 = F_2_1**2
     _t51 = 1 - _t50
     _t52 = _t51*h*lam_3_1
-    _t53 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2
+    _t53 = F_0_1**2
     _t54 = 1 - _t53
     _t55 = _t39*_t54*lam_1_1
-    _t56 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2
+    _t56 = F_1_1**2
     _t57 = 1 - _t56
     _t58 = _t39*_t57*lam_2_1
     _t59 = (1/6)*_t54
     _t60 = (1/3)*_t57
     _t61 = (1/3)*_t51
-    _t62 = numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2
+    _t62 = F_3_1**2
     _t63 = 1/6 - 1/6*_t62
     _t64 = h*p_1
     out_p_0 = lam_0_0 + lam_1_0 + lam_2_0 + lam_3_0 + p_0
@@ -174,12 +176,6 @@ def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
     out_g_0_5 = _t33*u_0_5 + _t52 + _t55 + _t58 + _t64*(-1/3*_t50 - 1/6*_t53 - 1/3*_t56 - 1/6*_t62 + 1)
     if not full:
         return (out_p_0, out_p_1), None, (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), (), None, None
-    _t65 = numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)
-    _t66 = numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)
-    _t67 = numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)
-    _t68 = numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)
-    _t69 = numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)
-    _t70 = numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)
     out_P_0_0 = 3*lam_1_0 + p_0
     out_P_0_1 = 3*lam_1_1 + p_1
     out_P_1_0 = (3/2)*lam_2_0 + p_0
@@ -188,44 +184,45 @@ def _costate_step_multiplier(t, h, y, Y, u, q, w, p, rho, zero, full):
     out_P_2_1 = 3*lam_3_1 + p_1
     out_P_3_0 = p_0
     out_P_3_1 = p_1
-    out_g_h = _t65*lam_3_0 + _t66*lam_3_1 + (1/2)*_t67*lam_1_0 + (1/2)*_t68*lam_1_1 + (1/2)*_t69*lam_2_0 + (1/2)*_t70*lam_2_1 + p_0*((1/3)*_t65 + (1/6)*_t67 + (1/3)*_t69 + (1/6)*numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)) + p_1*((1/3)*_t66 + (1/6)*_t68 + (1/3)*_t70 + (1/6)*numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)) + rho + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
+    out_g_h = (1/2)*F_0_0*lam_1_0 + (1/2)*F_0_1*lam_1_1 + (1/2)*F_1_0*lam_2_0 + (1/2)*F_1_1*lam_2_1 + F_2_0*lam_3_0 + F_2_1*lam_3_1 + p_0*((1/6)*F_0_0 + (1/3)*F_1_0 + (1/3)*F_2_0 + (1/6)*F_3_0) + p_1*((1/6)*F_0_1 + (1/3)*F_1_1 + (1/3)*F_2_1 + (1/6)*F_3_1) + rho + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
     out_rho = rho
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), (lam_0_0, lam_0_1, lam_1_0, lam_1_1, lam_2_0, lam_2_1, lam_3_0, lam_3_1), (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), (), out_g_h, out_rho
 
 
-def _costate_step_partner(t, h, y, Y, u, q, w, p, rho, zero, full):
+def _costate_step_partner(t, h, y, Y, F, u, q, w, p, rho, zero, full):
     """Partner form (MATH.md 3.2): the symplectic partner tableau applied backwards to p' = -H_y."""
     y_0, y_1, = y
     u_0_0, u_0_1, u_0_2, u_0_3, u_0_4, u_0_5, = u[0]
     q_0, = q
     Y_0_0, Y_0_1, Y_1_0, Y_1_1, Y_2_0, Y_2_1, Y_3_0, Y_3_1, = Y
+    F_0_0, F_0_1, F_1_0, F_1_1, F_2_0, F_2_1, F_3_0, F_3_1, = F
     p_0, p_1, = p
     P_3_0 = p_0
     P_3_1 = p_1
-    _t0 = (1/2)*P_3_0*(1 - numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2)
-    _t1 = (1/2)*P_3_1*(1 - numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2)
+    _t0 = (1/2)*P_3_0*(1 - F_3_0**2)
+    _t1 = (1/2)*P_3_1*(1 - F_3_1**2)
     P_2_0 = h*(_t0*u_0_0 + _t1*u_0_2) + p_0
     P_2_1 = h*(_t0*u_0_1 + _t1*u_0_3) + p_1
-    _t2 = (1/2)*P_2_0*(1 - numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2)
-    _t3 = (1/2)*P_2_1*(1 - numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2)
+    _t2 = (1/2)*P_2_0*(1 - F_2_0**2)
+    _t3 = (1/2)*P_2_1*(1 - F_2_1**2)
     P_1_0 = h*(_t2*u_0_0 + _t3*u_0_2) + p_0
     P_1_1 = h*(_t2*u_0_1 + _t3*u_0_3) + p_1
-    _t4 = P_1_0*(1 - numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2)
-    _t5 = P_1_1*(1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2)
+    _t4 = P_1_0*(1 - F_1_0**2)
+    _t5 = P_1_1*(1 - F_1_1**2)
     P_0_0 = h*(_t4*u_0_0 + _t5*u_0_2) + p_0
     P_0_1 = h*(_t4*u_0_1 + _t5*u_0_3) + p_1
-    _t6 = P_0_0*(1 - numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4)**2)
+    _t6 = P_0_0*(1 - F_0_0**2)
     _t7 = (1/6)*u_0_0
-    _t8 = P_0_1*(1 - numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5)**2)
+    _t8 = P_0_1*(1 - F_0_1**2)
     _t9 = (1/6)*u_0_2
-    _t10 = P_1_0*(1 - numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4)**2)
+    _t10 = P_1_0*(1 - F_1_0**2)
     _t11 = (1/3)*u_0_0
-    _t12 = P_1_1*(1 - numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5)**2)
+    _t12 = P_1_1*(1 - F_1_1**2)
     _t13 = (1/3)*u_0_2
-    _t14 = P_2_0*(1 - numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4)**2)
-    _t15 = P_2_1*(1 - numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5)**2)
-    _t16 = P_3_0*(1 - numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4)**2)
-    _t17 = P_3_1*(1 - numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5)**2)
+    _t14 = P_2_0*(1 - F_2_0**2)
+    _t15 = P_2_1*(1 - F_2_1**2)
+    _t16 = P_3_0*(1 - F_3_0**2)
+    _t17 = P_3_1*(1 - F_3_1**2)
     _t18 = (1/6)*u_0_1
     _t19 = (1/6)*u_0_3
     _t20 = (1/3)*u_0_1
@@ -256,7 +253,7 @@ def _costate_step_partner(t, h, y, Y, u, q, w, p, rho, zero, full):
     out_P_2_1 = P_2_1
     out_P_3_0 = P_3_0
     out_P_3_1 = P_3_1
-    out_g_h = (1/6)*P_0_0*numpy.tanh(Y_0_0*u_0_0 + Y_0_1*u_0_1 + u_0_4) + (1/6)*P_0_1*numpy.tanh(Y_0_0*u_0_2 + Y_0_1*u_0_3 + u_0_5) + (1/3)*P_1_0*numpy.tanh(Y_1_0*u_0_0 + Y_1_1*u_0_1 + u_0_4) + (1/3)*P_1_1*numpy.tanh(Y_1_0*u_0_2 + Y_1_1*u_0_3 + u_0_5) + (1/3)*P_2_0*numpy.tanh(Y_2_0*u_0_0 + Y_2_1*u_0_1 + u_0_4) + (1/3)*P_2_1*numpy.tanh(Y_2_0*u_0_2 + Y_2_1*u_0_3 + u_0_5) + (1/6)*P_3_0*numpy.tanh(Y_3_0*u_0_0 + Y_3_1*u_0_1 + u_0_4) + (1/6)*P_3_1*numpy.tanh(Y_3_0*u_0_2 + Y_3_1*u_0_3 + u_0_5) + rho + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
+    out_g_h = (1/6)*F_0_0*P_0_0 + (1/6)*F_0_1*P_0_1 + (1/3)*F_1_0*P_1_0 + (1/3)*F_1_1*P_1_1 + (1/3)*F_2_0*P_2_0 + (1/3)*F_2_1*P_2_1 + (1/6)*F_3_0*P_3_0 + (1/6)*F_3_1*P_3_1 + rho + (1/160)*u_0_0**2 + (1/160)*u_0_1**2 + (1/160)*u_0_2**2 + (1/160)*u_0_3**2 + (1/160)*u_0_4**2 + (1/160)*u_0_5**2
     out_rho = rho
     return (out_p_0, out_p_1), (out_P_0_0, out_P_0_1, out_P_1_0, out_P_1_1, out_P_2_0, out_P_2_1, out_P_3_0, out_P_3_1), None, (out_g_0_0, out_g_0_1, out_g_0_2, out_g_0_3, out_g_0_4, out_g_0_5), (), out_g_h, out_rho
 
@@ -305,23 +302,27 @@ def _inputs(theta, h, y0, params, free=None):
 
 
 def forward(theta, h=None, y0=None, params=None, t0=T0, free=None):
-    """States y (N+1, D, K), stage values Y (N, S, D, K) and the objective J_h."""
+    """States y (N+1, D, K), stage values Y and slopes F (N, S, D, K), the objective J_h and
+    its terminal part Phi summed over the members."""
     theta, h, y0, q, w = _inputs(theta, h, y0, params, free)
     n_steps, members = theta.shape[0], y0.shape[-1]
     t = time_grid(h, t0)
     zero = _zero(members)
     controls, steps, times = theta.tolist(), h.tolist(), t.tolist()
     y, q_rows = tuple(_per_member(y0, zero)), tuple(_per_member(q, zero))
-    states, stages, cost = [y], [], zero
+    states, stages, slopes, cost = [y], [], [], zero
     for n in range(n_steps):
-        Y, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, w, zero)
+        Y, F, y, step_cost = _forward_step(times[n], steps[n], y, controls[n], q_rows, w, zero)
         states.append(y)
         stages.append(Y)
+        slopes.append(F)
         cost = cost + step_cost
     y = numpy.array(states).reshape(n_steps + 1, STATE_DIM, members)
-    objective = float(numpy.sum(cost)) + _terminal(y[n_steps], q, w)[0]
-    Y = numpy.array(stages).reshape(n_steps, STAGES, STATE_DIM, members)
-    return {"t": t, "y": y, "Y": Y, "objective": objective}
+    terminal = float(_terminal(y[n_steps], q, w)[0])
+    shape = (n_steps, STAGES, STATE_DIM, members)
+    return {"t": t, "y": y, "Y": numpy.array(stages).reshape(shape),
+            "F": numpy.array(slopes).reshape(shape),
+            "objective": float(numpy.sum(cost)) + terminal, "terminal_cost": terminal}
 
 
 def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True, free=None):
@@ -345,12 +346,13 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     q_rows = tuple(_per_member(q, zero))
     states = _per_member(y, zero)
     flat_Y = _per_member(Y.reshape(n_steps, STAGES * STATE_DIM, members), zero)
+    flat_F = _per_member(trajectory["F"].reshape(n_steps, STAGES * STATE_DIM, members), zero)
     _, p_end, g_free = _terminal(y[n_steps], q, w)
     p = tuple(_per_member(p_end, zero))
     rho = zero
     costates, stage_costates, multipliers, gradients, g_h = [p], [], [], [], []
     for n in range(n_steps - 1, -1, -1):
-        p, P, lam, g_u, g_w, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]),
+        p, P, lam, g_u, g_w, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]), tuple(flat_F[n]),
                                             controls[n], q_rows, w, p, rho, zero, full)
         g_free = g_free + numpy.sum(g_w, axis=-1)
         costates.append(p)

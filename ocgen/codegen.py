@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from functools import cache
 from pathlib import Path
 
@@ -150,6 +151,28 @@ def _costate_step(step: CostateStep, emit: Emitter, members: set, multipliers) -
                        "out_g_h, out_rho"}
 
 
+def _reuse_slopes(step: CostateStep, disc: Discretisation) -> CostateStep:
+    """The costate step with every stage slope f(τ_i, Y_i, u_g(i)) written as F_i, the value
+    the forward sweep computed (e.g. tanh(z) in the derivative 1 − tanh(z)²): the same
+    expressions, evaluated without recomputing the dynamics."""
+    slopes = {expr: F for F, expr in disc.slopes if not (expr.is_Symbol or expr.is_number)}
+    replace = lambda e: e.xreplace(slopes)  # noqa: E731
+    rows = lambda rows: tuple(tuple(replace(e) for e in row) for row in rows)  # noqa: E731
+    stages = step.stages
+    if stages.sequence is not None:
+        stages = replace_fields(stages, sequence=tuple((x, replace(e))
+                                                       for x, e in stages.sequence))
+    else:
+        stages = replace_fields(stages, matrix=stages.matrix.xreplace(slopes),
+                                rhs=stages.rhs.xreplace(slopes))
+    return replace_fields(
+        step, stages=stages, previous_costate=tuple(map(replace, step.previous_costate)),
+        stage_costates=rows(step.stage_costates), control_gradient=rows(step.control_gradient),
+        parameter_gradient=tuple(map(replace, step.parameter_gradient)),
+        step_gradient=replace(step.step_gradient),
+        previous_time_costate=replace(step.previous_time_costate))
+
+
 def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
                backend: str) -> str:
     """SHA-256 of everything the generated text depends on (first 16 hex digits)."""
@@ -225,9 +248,14 @@ def numpy_context(disc: Discretisation) -> dict:
                                  + [f"g_free[{j}]" for j in range(n_free)],
                                  list(disc.terminal_costate) + [disc.terminal_cost]
                                  + list(disc.terminal_parameter_gradient))
-    ctx["multiplier"] = _costate_step(disc.multiplier, emit, members, sym.lam)
-    ctx["partner"] = _costate_step(disc.partner, emit, members, None) if disc.partner else None
+    members |= {x for row in sym.F for x in row}
+    ctx["multiplier"] = _costate_step(_reuse_slopes(disc.multiplier, disc), emit, members,
+                                      sym.lam)
+    ctx["partner"] = (_costate_step(_reuse_slopes(disc.partner, disc), emit, members, None)
+                      if disc.partner else None)
+    ctx["F"] = [[str(x) for x in row] for row in sym.F]
     ctx["forward_returns"] = ", ".join([_tuple([str(x) for row in sym.Y for x in row]),
+                                        _tuple([str(x) for row in sym.F for x in row]),
                                         _tuple([f"y_next_{k}" for k in range(d)]), "cost"])
     ctx["unpack"] = "\n    ".join(
         [f"{', '.join(map(str, sym.y))}, = y"]

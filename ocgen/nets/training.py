@@ -92,6 +92,10 @@ class Objective:
     def value_and_gradient(self, x, members=None) -> tuple[float, np.ndarray]:
         return self._sweeps(x, members, gradient=True)
 
+    def forget(self) -> None:
+        """Drop the kept sweeps (the next evaluation computes them again)."""
+        self._last = None
+
     def _sweeps(self, x, members, gradient: bool):
         """(J, ∇J or None) at x: the forward sweep, then (if asked) the costate sweep; both
         are kept for the point last evaluated, so asking again costs nothing."""
