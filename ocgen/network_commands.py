@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .cli import _print_json, _writable, positive_int
 from .errors import OcgenError
+from .text import terminal_text
 
 
 def _non_negative_int(text: str) -> int:
@@ -45,7 +46,11 @@ def add_train(sub) -> None:
     p.add_argument("--depth", choices=DEPTHS, default="resnet",
                    help="net (h = 1), resnet (h = T/L), odenet (h >= 0 learned), "
                         "odenet-simplex (h learned with sum h = T)")
-    p.add_argument("--horizon", type=float, default=1.0, metavar="T")
+    p.add_argument("--horizon", type=float, metavar="T", help="final time (default 1)")
+    p.add_argument("--problem", metavar="FILE",
+                   help="a problem file as the network: states, controls, dynamics and costs "
+                        "from the file, labels in its member parameter c, output W1..Wd, mu "
+                        "(replaces --dynamics, --activation, --loss and the regularisation)")
     p.add_argument("--controls", choices=CONTROL_MODES, default="step",
                    help="one (K, beta) per layer (step) or per stage")
     p.add_argument("--loss", choices=LOSSES, default="squares")
@@ -91,6 +96,7 @@ def cmd_train(args) -> int:
 
     try:
         result = train(args.dataset, args.tableau, args.layers, width=args.width,
+                       problem=args.problem,
                        train_size=args.train_size, validation_size=args.validation_size,
                        noise=args.noise, seed=args.seed, optimizer=args.optimizer,
                        iterations=args.iterations, batch_size=args.batch_size,
@@ -141,10 +147,14 @@ def format_training(result) -> str:
     h = result.network.time_steps
     percent = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     number = lambda x: "-" if x is None else f"{x:.6g}"  # noqa: E731
+    if c["dynamics"] == "problem":
+        model = f"the problem {terminal_text(str(c['problem'].get('name', 'file')))}"
+    else:
+        model = f"{c['dynamics']} dynamics ({c['activation']}), {c['loss']} loss"
     lines = [
         f"{c['tableau']} network on {c['data'].get('generator') or c['data'].get('file')}: "
-        f"{c['dynamics']} dynamics ({c['activation']}), width {c['width']}, {c['layers']} "
-        f"layers, {c['depth']}, {c['controls']} controls, {c['loss']} loss",
+        f"{model}, width {c['width']}, {c['layers']} layers, {c['depth']}, {c['controls']} "
+        "controls",
         f"  {c['train_size']} training and {c['validation_size']} validation points; "
         f"{c['optimizer']}, {result.iterations} iterations "
         f"({'converged' if result.converged else 'not converged'}: {result.message})",

@@ -9,8 +9,8 @@ import pytest
 from ocgen.errors import InputError
 from ocgen.nets import load_network, train
 from ocgen.nets.datasets import Dataset, generate
-from ocgen.nets.model import Architecture, Network, output, unpack_controls
-from ocgen.nets.training import Objective, initial_point, loss, train_network
+from ocgen.nets.model import Architecture, Network, output, pack_controls, unpack_controls
+from ocgen.nets.training import Objective, initial_point, train_network
 from ocgen.tableau import builtin_tableaux, load_tableau
 from ocgen.taylor import taylor_test
 
@@ -115,7 +115,7 @@ def test_net_and_resnet_are_the_plain_recursions():
                           ("resnet", lambda y, n: y + 0.25 * np.tanh(y @ K[n, 0].T + beta[n, 0]))):
         arch = Architecture(width=2, layers=4, depth=depth)
         h = np.ones(4) if depth == "net" else np.full(4, 0.25)
-        network = Network(arch, euler, K, beta, np.array([1.0, -2.0]), 0.3, h)
+        network = Network(arch, euler, pack_controls(K, beta), np.array([1.0, -2.0]), 0.3, h)
         y = points
         for n in range(4):
             y = update(y, n)
@@ -124,15 +124,19 @@ def test_net_and_resnet_are_the_plain_recursions():
                            rtol=1e-14)
 
 
-def test_loss_reported_equals_the_derived_objective():
-    """The data loss computed from η (ocgen.nets.training.loss) is the generated terminal cost."""
+def test_reported_loss_is_the_paper_formula():
+    """The loss reported (the derived terminal cost) is ½ Σ (η − c)², or the cross-entropy
+    −Σ [c log η + (1 − c) log(1 − η)], computed here from η; divided by K for the mean."""
     points, labels = small_data()
     for name in ("squares", "cross-entropy"):
-        arch = Architecture(width=2, layers=3, loss=name)
-        objective = Objective(arch, load_tableau("rk4"), points, labels)
-        x = random_x(objective)
-        assert loss(objective.outputs(x), labels, name, False) == pytest.approx(
-            objective.value(x), rel=1e-13)
+        for mean in (False, True):
+            arch = Architecture(width=2, layers=3, loss=name, mean_loss=mean, tikhonov=0.3)
+            objective = Objective(arch, load_tableau("rk4"), points, labels)
+            eta, reported = objective.outputs(random_x(objective))
+            terms = ((eta - labels) ** 2 / 2 if name == "squares" else
+                     -(labels * np.log(eta) + (1 - labels) * np.log1p(-eta)))
+            expected = terms.sum() / (len(labels) if mean else 1)
+            assert reported == pytest.approx(expected, rel=1e-12)
 
 
 def test_augmented_width_pads_with_zeros():
@@ -209,8 +213,7 @@ def test_model_file_round_trip(tmp_path):
 ])
 def test_bad_model_files_name_the_key(tmp_path, change, key):
     network = Network(Architecture(width=2, layers=2), load_tableau("euler"),
-                      np.zeros((2, 1, 2, 2)), np.zeros((2, 1, 2)), np.ones(2), 0.0,
-                      np.full(2, 0.5))
+                      np.zeros((2, 1, 6)), np.ones(2), 0.0, np.full(2, 0.5))
     data = network.to_json()
     change(data)
     path = tmp_path / "bad.json"
@@ -242,3 +245,50 @@ def test_controls_pack_and_unpack():
     theta = np.arange(2 * 3 * 6, dtype=float).reshape(2, 3, 6)
     K, beta = unpack_controls(theta, 2)
     assert K[1, 2].tolist() == [[30, 31], [32, 33]] and beta[1, 2].tolist() == [34, 35]
+
+
+PROBLEM_NETWORK = "examples/network_problem.toml"
+
+
+def test_a_problem_file_is_a_network(tmp_path):
+    """The example's leaky layer: gradients exact (central differences), bounds kept by the
+    projection, the model file round trip, and training that separates the moons."""
+    from ocgen.files import read_data_file
+    from ocgen.nets.model import file_network
+    table = read_data_file(PROBLEM_NETWORK)
+    arch = Architecture(width=2, layers=3, dynamics="problem", problem=table, horizon=2.0)
+    points, labels = small_data()
+    objective = Objective(arch, load_tableau("heun2"), points, labels)
+    x = random_x(objective)
+    assert np.allclose(objective.gradient(x), central_differences(objective.value, x),
+                       rtol=1e-6, atol=1e-8)
+    far = objective.project(10 * x)
+    assert np.abs(objective.split(far)[0][..., :4]).max() == 4.0
+    result = train("moons", "rk4", layers=6, problem=PROBLEM_NETWORK, optimizer="lbfgs",
+                   iterations=150, train_size=200, validation_size=200)
+    assert result.final["validation_accuracy"] >= 0.95
+    loaded = load_network(result.network.save(tmp_path / "model.json"))
+    assert np.array_equal(loaded.predict(points), result.network.predict(points))
+    assert file_network(table).state_dim == 2
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda t: t.update(initial_state=[0, 0]), "initial_state"),
+    (lambda t: t.update(member_parameters={"c": [1]}), "member_parameters"),
+    (lambda t: t["free_parameters"].update(scale=1), "free_parameters"),
+])
+def test_problem_networks_name_what_is_wrong(change, key):
+    from ocgen.files import read_data_file
+    from ocgen.nets.model import file_network
+    table = read_data_file(PROBLEM_NETWORK)
+    change(table)
+    with pytest.raises(InputError) as info:
+        file_network(table, "net.toml")
+    assert info.value.key == key and info.value.source == "net.toml"
+
+
+def test_options_a_problem_file_defines_are_refused():
+    with pytest.raises(InputError) as info:
+        train("moons", "rk4", layers=2, problem=PROBLEM_NETWORK, loss="cross-entropy",
+              iterations=1, train_size=8, validation_size=0)
+    assert info.value.key == "loss"

@@ -70,8 +70,8 @@ def test_predict_reads_points_with_and_without_labels(capsys, tmp_path):
 def test_train_text_output(capsys):
     code, out, _ = run(capsys, "train", *SMALL)
     assert code == 0
-    assert out.startswith("Forward Euler network on spiral: tanh dynamics (tanh), width 2, "
-                          "3 layers")
+    assert out.startswith("Forward Euler network on spiral: tanh dynamics (tanh), squares "
+                          "loss, width 2, 3 layers, resnet, step controls")
     assert "projected gradient norm" in out and "time steps h_n 0.333 0.333 0.333" in out
 
 
@@ -83,6 +83,10 @@ def test_train_text_output(capsys):
     (["--dataset", "spirals"], "unknown data set 'spirals'; did you mean spiral"),
     (["--optimizer", "lbfgs", "--depth", "odenet-simplex"], "simplex"),
     (["--tableau", "nosuch"], "nosuch"),
+    (["--problem", "examples/network_problem.toml", "--loss", "cross-entropy"],
+     "loss: does not apply to a problem file's network"),
+    (["--problem", "examples/lq.toml"], "examples/lq.toml: no such file"),
+    (["--problem", "ocgen/data/problems/lq.toml"], "leave this out"),
 ])
 def test_bad_train_input_exits_2_and_writes_nothing(capsys, tmp_path, change, message):
     model, plots = tmp_path / "model.json", tmp_path / "figures"

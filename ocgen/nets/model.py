@@ -9,6 +9,11 @@ parameters (W, μ) of the terminal cost
 with η the logistic sigmoid and ℓ the squared error ½(η − c)² or the cross-entropy. Summed
 over the members, ω = 1/K gives the mean loss and ς = 1/K counts the Tikhonov term once. The
 derivation and the generated module then supply J_h and every gradient.
+
+A problem file is a network too (``dynamics="problem"``): its states are the layer state, its
+controls the layer parameters, its member parameter ``c`` receives the labels, and its free
+parameters must be W1 … Wd, mu, so that the prediction is η(Wᵀy(T) + μ); its own costs are the
+loss and regularisation.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import sympy as sp
 from ..errors import InputError, OcgenError
 from ..files import read_data_file, write_text_atomic
 from ..limits import MAX_DATA_FILE_BYTES
-from ..problem import OptimalControlProblem
+from ..problem import OptimalControlProblem, problem_from_dict
 from ..tableau import ButcherTableau
 
 DYNAMICS = ("tanh", "symmetric", "antisymmetric")
@@ -65,6 +70,8 @@ class Architecture:
     smoothness: float = 0.0
     gamma: float = 0.01
     controls: str = "step"
+    problem: dict | None = field(default=None, compare=False)
+    """The table of a problem file, for ``dynamics="problem"``."""
 
     def __post_init__(self):
         def need(ok, option, message):
@@ -76,7 +83,12 @@ class Architecture:
                  and value >= 1, option, f"must be a positive integer, found {value!r}")
         need(self.width <= 16, "width", f"at most 16 (the scalar derivation unrolls K), "
                                         f"found {self.width}")
-        for option, value, names in (("dynamics", self.dynamics, DYNAMICS),
+        dynamics = (*DYNAMICS, "problem") if self.problem is not None else DYNAMICS
+        need(self.problem is None or self.dynamics == "problem", "dynamics",
+             "a problem file's network has dynamics \"problem\"")
+        need(self.dynamics != "problem" or self.depth != "net", "depth",
+             "the plain Net (h = 1 on f − y) is defined for the built-in dynamics only")
+        for option, value, names in (("dynamics", self.dynamics, dynamics),
                                      ("activation", self.activation, ACTIVATIONS),
                                      ("depth", self.depth, DEPTHS), ("loss", self.loss, LOSSES),
                                      ("controls", self.controls, CONTROL_MODES)):
@@ -99,15 +111,20 @@ class Architecture:
         return self.depth in ("odenet", "odenet-simplex")
 
     def to_json(self) -> dict:
-        return {"width": self.width, "layers": self.layers, "dynamics": self.dynamics,
+        data = {"width": self.width, "layers": self.layers, "dynamics": self.dynamics,
                 "activation": self.activation, "depth": self.depth, "horizon": self.horizon,
                 "loss": self.loss, "mean_loss": self.mean_loss, "tikhonov": self.tikhonov,
                 "smoothness": self.smoothness, "gamma": self.gamma, "controls": self.controls}
+        if self.problem is not None:
+            data["problem"] = self.problem
+        return data
 
 
 def network_problem(arch: Architecture) -> OptimalControlProblem:
     """The ensemble problem of MATH.md 6 for ``arch`` (members are supplied at run time; the
     two placeholder members only fix the shapes)."""
+    if arch.problem is not None:
+        return file_network(arch.problem)
     d = arch.width
     real = dict(real=True)
     y = sp.Matrix([sp.Symbol(f"y{i + 1}", **real) for i in range(d)])
@@ -147,18 +164,44 @@ def network_problem(arch: Architecture) -> OptimalControlProblem:
                     f"of width {d}, output eta(W'y(T) + mu), {arch.loss} loss")
 
 
+def file_network(table: dict, source: str = "problem") -> OptimalControlProblem:
+    """The problem of a problem file's table, checked to be a network: member parameter ``c``
+    only (the labels) and free parameters exactly W1 … Wd, mu (the output). The data set
+    supplies the initial states and labels, so the file leaves out ``initial_state(s)`` and
+    ``member_parameters`` (c is declared for it; two placeholder members fix the shapes)."""
+    if not isinstance(table.get("states"), list):
+        raise InputError("expected a list of state names", source=source, key="states")
+    for key in ("initial_state", "initial_states", "member_parameters"):
+        if key in table:
+            raise InputError("leave this out: the data set supplies the initial states and "
+                             "the labels c", source=source, key=key)
+    placeholder = [0.0] * len(table["states"])
+    table = {**table, "initial_states": [placeholder, placeholder],  # the data supply these
+             "member_parameters": {"c": [0.0, 0.0]}}
+    problem = problem_from_dict(table, source)
+    expected = [f"W{i + 1}" for i in range(problem.state_dim)] + ["mu"]
+    if [q.name for q in problem.free_parameter_symbols] != expected:
+        raise InputError(f"a network's problem has the free parameters {', '.join(expected)} "
+                         "(in this order; the prediction is eta(W'y(T) + mu))", source=source,
+                         key="free_parameters")
+    if problem.solution is not None:
+        raise InputError("a network's problem has no closed-form solution", source=source,
+                         key="solution")
+    return problem
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """A trained network: its architecture, tableau and parameters.
 
-    ``K`` (L, G, d, d) and ``beta`` (L, G, d) with G = 1 for step controls and G = S for stage
-    controls; ``W`` (d,), ``mu``; ``time_steps`` h (L,).
+    ``theta`` (L, G, m): the controls of each layer, G = 1 for step controls and G = S for
+    stage controls (for the built-in dynamics m = d² + d: K row-major, then β); ``W`` (d,),
+    ``mu``; ``time_steps`` h (L,).
     """
 
     architecture: Architecture
     tableau: ButcherTableau
-    K: np.ndarray
-    beta: np.ndarray
+    theta: np.ndarray
     W: np.ndarray
     mu: float
     time_steps: np.ndarray
@@ -171,9 +214,18 @@ class Network:
                                 self.architecture.controls)[0]
 
     @property
-    def theta(self) -> np.ndarray:
-        """The controls as the generated module takes them, (L, G, d² + d)."""
-        return pack_controls(self.K, self.beta)
+    def K(self) -> np.ndarray:
+        """(L, G, d, d), for the built-in dynamics."""
+        return unpack_controls(self.theta, self.architecture.width)[0]
+
+    @property
+    def beta(self) -> np.ndarray:
+        """(L, G, d), for the built-in dynamics."""
+        return unpack_controls(self.theta, self.architecture.width)[1]
+
+    @property
+    def free(self) -> np.ndarray:
+        return np.append(self.W, self.mu)
 
     def flow(self, points) -> np.ndarray:
         """The points after each layer, (L + 1, n, d): y' = f(y) run from the padded inputs."""
@@ -182,10 +234,6 @@ class Network:
         trajectory = self.module.forward(self.theta, self.time_steps, y0, params,
                                          free=self.free)
         return trajectory["y"].transpose(0, 2, 1)
-
-    @property
-    def free(self) -> np.ndarray:
-        return np.append(self.W, self.mu)
 
     def logits(self, points) -> np.ndarray:
         """ζ = Wᵀy(T) + μ per point."""
@@ -198,16 +246,17 @@ class Network:
     def to_json(self) -> dict:
         """The model file (schema in the README)."""
         tableau = self.tableau.to_dict()
-        step = self.architecture.controls == "step"
-        return {
-            "format": "ocgen-network", "version": 1,
-            "tableau": {key: tableau[key] for key in ("name", "A", "b", "c")},
-            **self.architecture.to_json(),
-            "K": (self.K[:, 0] if step else self.K).tolist(),
-            "beta": (self.beta[:, 0] if step else self.beta).tolist(),
-            "W": self.W.tolist(), "mu": float(self.mu),
-            "time_steps": self.time_steps.tolist(), "data": self.data,
-        }
+        arch = self.architecture
+        step = arch.controls == "step"
+        if arch.problem is None:
+            weights = {"K": (self.K[:, 0] if step else self.K).tolist(),
+                       "beta": (self.beta[:, 0] if step else self.beta).tolist()}
+        else:
+            weights = {"theta": (self.theta[:, 0] if step else self.theta).tolist()}
+        return {"format": "ocgen-network", "version": 1,
+                "tableau": {key: tableau[key] for key in ("name", "A", "b", "c")},
+                **arch.to_json(), **weights, "W": self.W.tolist(), "mu": float(self.mu),
+                "time_steps": self.time_steps.tolist(), "data": self.data}
 
     def save(self, path) -> Path:
         path = Path(path)
@@ -247,9 +296,13 @@ def unpack_controls(theta: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarr
     return theta[..., :d * d].reshape(L, G, d, d), theta[..., d * d:]
 
 
-_MODEL_KEYS = {"format", "version", "tableau", "width", "layers", "dynamics", "activation",
-               "depth", "horizon", "loss", "mean_loss", "tikhonov", "smoothness", "gamma",
-               "controls", "K", "beta", "W", "mu", "time_steps", "data"}
+_ARCHITECTURE_KEYS = ("width", "layers", "dynamics", "activation", "depth", "horizon", "loss",
+                      "mean_loss", "tikhonov", "smoothness", "gamma", "controls")
+_MODEL_KEYS = {"format", "version", "tableau", *_ARCHITECTURE_KEYS, "W", "mu", "time_steps",
+               "data"}
+_WEIGHT_KEYS = {False: ("K", "beta"), True: ("problem", "theta")}
+"""The controls' keys: K and beta for the built-in dynamics, the problem and theta for a
+problem file's network."""
 
 
 def load_network(path) -> Network:
@@ -260,24 +313,28 @@ def load_network(path) -> Network:
     def fail(key, message):
         return InputError(message, source=source, key=key)
 
-    unknown = sorted(set(data) - _MODEL_KEYS)
-    if unknown:
-        raise fail(unknown[0], "unknown key in a model file")
     if data.get("format") != "ocgen-network":
         raise fail("format", "not an ocgen network model (expected \"ocgen-network\")")
-    missing = sorted(_MODEL_KEYS - {"data", "version"} - set(data))
+    from_problem = data.get("dynamics") == "problem"
+    expected = _MODEL_KEYS | set(_WEIGHT_KEYS[from_problem])
+    unknown = sorted(set(data) - expected)
+    if unknown:
+        raise fail(unknown[0], "unknown key in a model file")
+    missing = sorted(expected - {"data", "version"} - set(data))
     if missing:
         raise fail(None, f"missing key {missing[0]!r}")
     if not isinstance(data["tableau"], dict):
         raise fail("tableau", "expected a table with A, b, c")
     tableau = ButcherTableau.from_dict({"name": "model", **data["tableau"]},
                                        source=f"{source}: tableau")
-    options = {key: data[key] for key in ("width", "layers", "dynamics", "activation", "depth",
-                                          "horizon", "loss", "mean_loss", "tikhonov",
-                                          "smoothness", "gamma", "controls")}
-    for key in ("mean_loss",):
-        if not isinstance(options[key], bool):
-            raise fail(key, f"expected true or false, found {options[key]!r}")
+    options = {key: data[key] for key in _ARCHITECTURE_KEYS}
+    if not isinstance(options["mean_loss"], bool):
+        raise fail("mean_loss", f"expected true or false, found {options['mean_loss']!r}")
+    if from_problem:
+        if not isinstance(data["problem"], dict):
+            raise fail("problem", "expected the table of a problem file")
+        file_network(data["problem"], f"{source}: problem")
+        options["problem"] = data["problem"]
     try:
         arch = Architecture(**options)
     except InputError as err:
@@ -286,17 +343,20 @@ def load_network(path) -> Network:
         raise fail(None, f"bad option: {err}") from None
     L, d = arch.layers, arch.width
     G = 1 if arch.controls == "step" else tableau.stages
-    shape_K = (L, d, d) if G == 1 else (L, G, d, d)
-    shape_beta = (L, d) if G == 1 else (L, G, d)
-    arrays = {}
-    for key, shape in (("K", shape_K), ("beta", shape_beta), ("W", (d,)), ("mu", ()),
-                       ("time_steps", (L,))):
-        arrays[key] = _array(data[key], shape, source, key)
+    per_layer = () if G == 1 else (G,)
+    if from_problem:
+        m = len(data["problem"]["controls"])
+        theta = _array(data["theta"], (L, *per_layer, m), source, "theta").reshape(L, G, m)
+    else:
+        K = _array(data["K"], (L, *per_layer, d, d), source, "K")
+        beta = _array(data["beta"], (L, *per_layer, d), source, "beta")
+        theta = pack_controls(K.reshape(L, G, d, d), beta.reshape(L, G, d))
+    W = _array(data["W"], (d,), source, "W")
+    mu = float(_array(data["mu"], (), source, "mu"))
+    steps = _array(data["time_steps"], (L,), source, "time_steps")
     if not isinstance(data.get("data", {}), dict):
         raise fail("data", "expected a table describing the data set")
-    return Network(arch, tableau, arrays["K"].reshape(L, G, d, d),
-                   arrays["beta"].reshape(L, G, d), arrays["W"], float(arrays["mu"]),
-                   arrays["time_steps"], data.get("data", {}))
+    return Network(arch, tableau, theta, W, mu, steps, data.get("data", {}))
 
 
 def _array(value, shape, source, key) -> np.ndarray:

@@ -17,7 +17,7 @@ from ..errors import InputError, OcgenError
 from ..solve import NUMERIC_ERRORS, generated_module
 from ..tableau import ButcherTableau, load_tableau
 from .datasets import Dataset
-from .model import Architecture, Network, network_problem, output, padded, unpack_controls
+from .model import Architecture, Network, network_problem, output, padded
 from .optimizers import adam, gradient_descent, projected_gradient_norm
 from .simplex import project_to_simplex
 
@@ -49,14 +49,14 @@ class Objective:
         self._last = None
 
     def member_parameters(self, members, batch: int) -> np.ndarray:
-        """(weight, c[, share]) per member: the loss weight is 1/K for the mean loss (K/B
-        for a batch of B out of K otherwise), and the Tikhonov share 1/B."""
+        """The label c, the loss weight (1/K for the mean loss, K/B for a batch of B out of K
+        otherwise) and the Tikhonov share 1/B of each member, as the module names them."""
         total = self.labels.size
-        weight = 1 / batch if self.arch.mean_loss else total / batch
-        rows = [np.full(len(members), weight), self.labels[members]]
-        if len(self.module.PARAMETER_NAMES) == 3:
-            rows.append(np.full(len(members), 1 / batch))
-        return np.array(rows)
+        values = {"c": self.labels[members],
+                  "weight": 1 / batch if self.arch.mean_loss else total / batch,
+                  "share": 1 / batch}
+        return np.array([np.broadcast_to(values[name], len(members))
+                         for name in self.module.PARAMETER_NAMES])
 
     @property
     def size(self) -> int:
@@ -74,10 +74,13 @@ class Objective:
         return np.concatenate([np.ravel(theta), free] + ([h] if self.arch.learns_steps else []))
 
     def project(self, x) -> np.ndarray:
-        """P onto the feasible set: h ≥ 0 (odenet), the simplex Σ h = T (odenet-simplex)."""
+        """P onto the feasible set: controls within their bounds (a problem file may have
+        them), h ≥ 0 (odenet), the simplex Σ h = T (odenet-simplex)."""
+        x = x.copy()
+        theta = x[:self.n_theta].reshape(self.theta_shape)
+        np.clip(theta, self.module.CONTROL_LOWER, self.module.CONTROL_UPPER, out=theta)
         if not self.arch.learns_steps:
             return x
-        x = x.copy()
         h = x[-self.arch.layers:]
         x[-self.arch.layers:] = (project_to_simplex(h, self.arch.horizon)
                                  if self.arch.depth == "odenet-simplex" else np.maximum(h, 0))
@@ -141,11 +144,13 @@ class Objective:
         d_h[:-1] = -alpha / 2 * squares / h[:-1] ** 2
         return value, d_theta, d_h
 
-    def outputs(self, x) -> np.ndarray:
-        """η(Wᵀy_N + μ) per point at x."""
+    def outputs(self, x) -> tuple[np.ndarray, float]:
+        """η(Wᵀy_N + μ) per point at x, and the loss: the terminal cost Φ summed over the
+        points (the objective without its running cost and smoothness term)."""
         self._sweeps(x, None, gradient=False)
         free = self.split(x)[1]
-        return output(free[:-1] @ self._last["trajectory"]["y"][-1] + free[-1])
+        trajectory = self._last["trajectory"]
+        return output(free[:-1] @ trajectory["y"][-1] + free[-1]), trajectory["terminal_cost"]
 
 
 @dataclass
@@ -174,30 +179,19 @@ class TrainingResult:
                 "message": self.message, "timings": self.timings, **self.extra}
 
 
-def loss(probabilities, labels, kind: str, mean: bool) -> float:
-    """½ Σ (η − c)² or the cross-entropy −Σ [c log η + (1 − c) log(1 − η)], optionally divided
-    by the number of points (the data term of J, without regularisation)."""
-    eta, c = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
-    if kind == "squares":
-        terms = (eta - c) ** 2 / 2
-    else:
-        with np.errstate(divide="ignore"):
-            terms = -(c * np.log(eta) + (1 - c) * np.log1p(-eta))
-    total = float(np.sum(terms))
-    return total / max(c.size, 1) if mean else total
-
-
 def accuracy(probabilities, labels) -> float:
     return float(np.mean((np.asarray(probabilities) >= 0.5) == (np.asarray(labels) == 1)))
 
 
 def initial_point(objective: Objective, seed: int) -> np.ndarray:
-    """K ~ N(0, 1), β = 0 (as in the paper); W ~ N(0, 1/d), μ = 0; h = T/L."""
+    """K ~ N(0, 1), β = 0 (as in the paper; a problem file's controls all N(0, 1), projected
+    into their bounds); W ~ N(0, 1/d), μ = 0; h = T/L."""
     arch = objective.arch
     rng = np.random.default_rng(seed)
     theta = np.zeros(objective.theta_shape)
     d = arch.width
-    theta[..., :d * d] = rng.standard_normal((arch.layers, 1, d * d))
+    drawn = theta.shape[-1] if arch.problem is not None else d * d
+    theta[..., :drawn] = rng.standard_normal((arch.layers, 1, drawn))
     W = rng.standard_normal(d) / np.sqrt(d)
     h = np.full(arch.layers, arch.total_time / arch.layers)
     return objective.join(theta, np.append(W, 0.0), h)
@@ -224,17 +218,15 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
     history: list[dict] = []
 
     def record(k, x, step):
-        eta = objective.outputs(x)
+        eta, data_loss = objective.outputs(x)
         entry = {"iteration": k, "objective": float(objective.value(x)),
-                 "train_loss": loss(eta, dataset.labels, arch.loss, arch.mean_loss),
+                 "train_loss": data_loss,
                  "train_accuracy": accuracy(eta, dataset.labels),
                  "gradient_norm": projected_gradient_norm(x, objective.gradient(x),
                                                           objective.project),
                  "step": step}
         if checker is not None:
-            eta_v = checker.outputs(x)
-            entry["validation_loss"] = loss(eta_v, validation.labels, arch.loss,
-                                            arch.mean_loss)
+            eta_v, entry["validation_loss"] = checker.outputs(x)
             entry["validation_accuracy"] = accuracy(eta_v, validation.labels)
         history.append(entry)
 
@@ -259,8 +251,7 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
     if history[-1]["iteration"] != outcome.iterations:
         record(outcome.iterations, x, None)
     theta, free, h = objective.split(x)
-    K, beta = unpack_controls(theta, arch.width)
-    network = Network(arch, tableau, K, beta, free[:-1].copy(), float(free[-1]), h.copy(),
+    network = Network(arch, tableau, theta.copy(), free[:-1].copy(), float(free[-1]), h.copy(),
                       data=dict(dataset.description))
     last = history[-1]
     final = {key: last.get(key) for key in ("train_loss", "validation_loss", "train_accuracy",
@@ -304,10 +295,16 @@ def _batches(size: int, batch: int, seed: int):
 
 
 def _lbfgs(objective, x0, iterations, tolerance, callback):
-    """SciPy's L-BFGS-B on the exact gradient, with h ≥ 0 for odenet."""
+    """SciPy's L-BFGS-B on the exact gradient, with h ≥ 0 for odenet and a problem file's
+    control bounds."""
     from .optimizers import Outcome
-    n_free = objective.size - (objective.arch.layers if objective.arch.learns_steps else 0)
-    bounds = [(None, None)] * n_free + [(0, None)] * (objective.size - n_free)
+    module, arch = objective.module, objective.arch
+    lower = objective.join(np.broadcast_to(module.CONTROL_LOWER, objective.theta_shape),
+                           np.full(arch.width + 1, -np.inf), np.zeros(arch.layers))
+    upper = objective.join(np.broadcast_to(module.CONTROL_UPPER, objective.theta_shape),
+                           np.full(arch.width + 1, np.inf), np.full(arch.layers, np.inf))
+    bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
+              for a, b in zip(lower, upper)]
     count = 0
 
     def each(intermediate_result):
