@@ -4,7 +4,9 @@ The generated CasADi module of the network problem supplies the NLP (controls, s
 states, W and μ, and h where learned, as variables; stage and step equations as constraints);
 odenet-simplex adds Σ h_n = T. IPOPT solves it with exact derivatives. The costates read from
 its multipliers are compared with the derived costate sweep of the NumPy module at the same
-point: the check reported as ``costate_difference``.
+point: the check reported as ``costate_difference``. Both modules come from the scalar
+derivation of the network problem (entry by entry, so for small widths), which also supplies
+the starting trajectory: IPOPT's path depends on its start down to rounding.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def train_ipopt(objective, x0, iterations: int, tolerance: float, callback) -> O
 
     theta, free, h = objective.split(x0)
     y0, params = objective.y0, objective.params
-    start = objective.module.forward(theta, h, y0, params, free=free)
+    derived_module = generated_module(tableau, template, arch.controls)[0]
+    start = derived_module.forward(theta, h, y0, params, free=free)
     guess = module.initial_point(n, theta, start["y"], start["Y"], y0, free,
                                  h if learn else None)
     try:
@@ -59,9 +62,9 @@ def train_ipopt(objective, x0, iterations: int, tolerance: float, callback) -> O
     h = parts["h"] if learn else h
     co = module.costates(x, result["lam_g"].full().ravel()[:constraints], h, y0, params)
     point = objective.join(parts["theta"], parts["free"], h)
-    trajectory = objective.module.forward(parts["theta"], h, y0, params, free=parts["free"])
-    derived = objective.module.costate(parts["theta"], trajectory, h, params,
-                                       free=parts["free"], full=False)
+    trajectory = derived_module.forward(parts["theta"], h, y0, params, free=parts["free"])
+    derived = derived_module.costate(parts["theta"], trajectory, h, params,
+                                     free=parts["free"], full=False)
     difference = float(np.max(np.abs(co["p"] - derived["p"])))
     iterations_done = int(stats.get("iter_count", 0))
     callback(iterations_done, point, float(result["f"]), None, None)

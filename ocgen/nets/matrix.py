@@ -41,13 +41,11 @@ from ..derive import (CostateStep, Discretisation, InternalSymbol, OutsideTheory
 from ..errors import OcgenError
 from ..problem import OptimalControlProblem
 from ..tableau import ButcherTableau
-from .model import ACTIVATIONS, Architecture, network_problem
+from .model import ACTIVATIONS, MATRIX_DYNAMICS, Architecture, network_problem
 
 WIDTH = sp.Symbol("d", integer=True, positive=True)
 POINTS = sp.Symbol("points", integer=True, positive=True)
 
-MATRIX_DYNAMICS = ("tanh", "symmetric", "antisymmetric")
-"""The built-in dynamics derived here; every other network is derived entry by entry."""
 MATRIX_CONTROLS = ("step", "stage")
 
 
@@ -606,10 +604,10 @@ class _Step:
             if j in canon:
                 C, C_value = canon[j]
                 kappa = sp.cancel(coefficient / C_value)
-                if not self.vectors(kappa):
+                if not self.vectors(kappa) and not sp.denom(kappa).free_symbols:
                     total += kappa * Pairing(entry(C), entry(F))
                     continue
-            W = array(f"W_{j}")
+            W = array(f"W_{j}_h")
             nodes.append(Assign(W, coefficient, "pointwise"))
             total += Pairing(entry(W), entry(F))
         if rest != 0:
@@ -630,16 +628,15 @@ class _Step:
         previous = self.split(step.previous_costate[0])
         gradients = [self.split(row[0]) for row in step.control_gradient]
 
-        # each stage's cotangent V_j: the coefficient of its first layer derivative
+        # each stage's cotangent: the coefficient of its first layer derivative without its
+        # symbolic factors (W_j = b_j p + Σ_i a_ij Λ_i, MATH.md 3.1), or the one array in it
         canon = {}
         for atoms in [a for _, a, _ in unknowns] + [previous[0]] + [a for a, _ in gradients]:
             for atom, coefficient in atoms.items():
                 if isinstance(atom, (LayerY, LayerU)):
                     j, _ = self.stage(atom)
                     if j not in canon:
-                        v = _single_vector(coefficient, self.vectors(coefficient))
-                        canon[j] = ((self.arrays_of(v), v) if v is not None else
-                                    (array(f"C_{j}"), coefficient))
+                        canon[j] = self.cotangent(j, coefficient)
 
         def kappa(j, coefficient):
             k = sp.cancel(coefficient / canon[j][1])
@@ -667,7 +664,7 @@ class _Step:
 
             def cotangent(j):
                 C, value = canon[j]
-                if j not in ready and C.name.startswith("C_"):
+                if j not in ready and C.name.startswith("W_"):
                     nodes.append(Assign(C, value, "pointwise"))
                 ready.add(j)
                 return C
@@ -728,6 +725,14 @@ class _Step:
     def arrays_of(self, v):
         return array(v.name)
 
+    def cotangent(self, j, coefficient) -> tuple[sp.MatrixSymbol, sp.Expr]:
+        """Stage j's cotangent V_j (an array, or a node ``W_j``) and its value."""
+        factors = sp.factor_terms(coefficient).as_ordered_factors()
+        common = sp.Mul(*(f for f in factors if not f.is_number and not self.vectors(f)))
+        value = sp.expand(coefficient / common)
+        v = _single_vector(value, self.vectors(value))
+        return (self.arrays_of(v), v) if v is not None else (array(f"W_{j}"), value)
+
 
 def _network_key(arch: Architecture) -> tuple:
     """What the derivation depends on (width, layers, horizon and data do not matter)."""
@@ -784,3 +789,53 @@ def _derive(key, tableau, arch) -> NetworkDerivation:
 def _natural(name: str):
     head, _, tail = name.rpartition("_")
     return (head, int(tail)) if tail.isdigit() else (name, -1)
+
+
+# -- the check -----------------------------------------------------------------------------------
+def evaluate(nodes, values: dict, width: int, points: int, held: frozenset = frozenset()):
+    """Run ``nodes`` on explicit SymPy matrices: ``values`` maps array names to matrices and
+    scalar symbols to expressions. An array named in ``held`` keeps its given (symbolic) value
+    for the nodes after its assignment; what was computed for it is returned as well. Returns
+    (the values after the run, {held name: computed}). The tests expand the derivation this way
+    at small widths and compare it with the scalar derivation."""
+    env, computed = dict(values), {}
+    sizes = {WIDTH: width, POINTS: points}
+
+    def shape(X):
+        return tuple(int(n.xreplace(sizes)) for n in X.shape)
+
+    def at(matrix, r, c):
+        return matrix[r if matrix.rows > 1 else 0, c if matrix.cols > 1 else 0]
+
+    for node in nodes:
+        scalars = {s: env[s.name] for s in node.value.free_symbols
+                   if isinstance(s, sp.Symbol) and s.name in env
+                   and not isinstance(env[s.name], sp.MatrixBase)}
+        if node.kind == "matrix":
+            explicit = {X: sp.ImmutableMatrix(env[X.name])
+                        for X in node.value.atoms(sp.MatrixSymbol)}
+            value = node.value.xreplace({**explicit, **sizes})
+            value = sp.Matrix(value.doit().as_explicit()) if isinstance(
+                value, sp.MatrixExpr) else sp.Matrix(value)
+            value = value.xreplace(scalars)
+        elif node.kind == "pointwise":
+            rows, cols = shape(node.target)
+            arrays = [s for s in node.value.free_symbols
+                      if isinstance(env.get(s.name), sp.MatrixBase)]
+            value = sp.Matrix(rows, cols, lambda r, c: node.value.xreplace(
+                {**scalars, **{s: at(env[s.name], r, c) for s in arrays}}))
+        else:
+            def pair(a, b):
+                A, B = env[a.name], env[b.name]
+                return sum(A[k] * B[k] for k in range(len(A)))
+            value = node.value.xreplace(scalars).replace(
+                lambda e: isinstance(e, Pairing), lambda e: pair(*e.args)).replace(
+                lambda e: isinstance(e, Total), lambda e: sum(env[e.args[0].name]))
+        name = node.target.name
+        if node.accumulate:
+            value = env.get(name, sp.zeros(*value.shape)) + value
+        if name in held:
+            computed[name] = value
+        else:
+            env[name] = value
+    return env, computed

@@ -105,6 +105,11 @@ class NodePrinter:
         return f"{self._coefficient(coefficient)}({text})" if len(parts) > 1 or total \
             else f"{self._coefficient(coefficient)}{text}"
 
+    def _factor(self, c) -> str:
+        """A scalar factor; a fraction in parentheses, so that it reads as one number."""
+        text = self.scalar(c)
+        return f"({text})" if isinstance(_numeric(c), sp.Rational) and not c.is_Integer else text
+
     def _coefficient(self, c) -> str:
         text = self.scalar(c)
         return f"({text})*" if isinstance(_numeric(c), sp.Add) else f"{text}*"
@@ -135,9 +140,9 @@ class NodePrinter:
             elif isinstance(c, sp.Add):
                 parts.append(f"({self.scalar(c)})*{v.name}")
             elif c.could_extract_minus_sign():
-                parts.append(f"-{self.scalar(-c)}*{v.name}")
+                parts.append(f"-{self._factor(-c)}*{v.name}")
             else:
-                parts.append(f"{self.scalar(c)}*{v.name}")
+                parts.append(f"{self._factor(c)}*{v.name}")
         return self._sum(parts) if parts else None
 
     def lines(self, nodes, arrays: dict) -> list[str]:

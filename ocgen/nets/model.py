@@ -37,6 +37,10 @@ DYNAMICS = ("tanh", "symmetric", "antisymmetric")
 DEPTHS = ("net", "resnet", "odenet", "odenet-simplex")
 """Net: y_{n+1} = σ(K_n y_n + β_n) (forward Euler, h = 1, on σ(Ky + β) − y); ResNet: h = T/L;
 ODENet: h_n ≥ 0 learned; ODENet+simplex: h learned on {h ≥ 0, Σ h = T}."""
+MATRIX_DYNAMICS = ("tanh", "symmetric", "antisymmetric")
+"""Dynamics derived at the level of matrices (:mod:`ocgen.nets.matrix`), so at any width up to
+MAX_MATRIX_WIDTH; the others are derived entry by entry, up to width 16."""
+MAX_MATRIX_WIDTH = 1024
 LOSSES = ("squares", "cross-entropy")
 CONTROL_MODES = ("step", "stage")
 
@@ -81,8 +85,12 @@ class Architecture:
         for option, value in (("width", self.width), ("layers", self.layers)):
             need(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                  and value >= 1, option, f"must be a positive integer, found {value!r}")
-        need(self.width <= 16, "width", f"at most 16 (the scalar derivation unrolls K), "
-                                        f"found {self.width}")
+        if self.problem is None and self.dynamics in MATRIX_DYNAMICS:
+            need(self.width <= MAX_MATRIX_WIDTH, "width",
+                 f"at most {MAX_MATRIX_WIDTH}, found {self.width}")
+        else:
+            need(self.width <= 16, "width", f"at most 16 (the scalar derivation unrolls K), "
+                                            f"found {self.width}")
         dynamics = (*DYNAMICS, "problem") if self.problem is not None else DYNAMICS
         need(self.problem is None or self.dynamics == "problem", "dynamics",
              "a problem file's network has dynamics \"problem\"")
@@ -209,9 +217,8 @@ class Network:
 
     @cached_property
     def module(self):
-        from ..solve import generated_module
-        return generated_module(self.tableau, network_problem(self.architecture),
-                                self.architecture.controls)[0]
+        from .matrix_code import network_module
+        return network_module(self.architecture, self.tableau)
 
     @property
     def K(self) -> np.ndarray:

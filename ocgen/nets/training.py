@@ -1,7 +1,8 @@
 """Training a network: the discrete problem of MATH.md 6 minimised over x = (θ, W, μ[, h]).
 
-J and ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h come from the generated module (the derived costate sweep); the
-only term added here is the smoothness in depth α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, a quadratic in
+J and ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h come from the generated module (the derived costate sweep): the
+matrix-level module of :mod:`ocgen.nets.matrix` for the built-in dynamics, the scalar
+derivation's for a problem file's network. The only term added here is the smoothness in depth α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, a quadratic in
 the controls that couples neighbouring steps (it is not part of any one step's Lagrangian).
 """
 
@@ -14,10 +15,11 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import InputError, OcgenError
-from ..solve import NUMERIC_ERRORS, generated_module
+from ..solve import NUMERIC_ERRORS
 from ..tableau import ButcherTableau, load_tableau
 from .datasets import Dataset
-from .model import Architecture, Network, network_problem, output, padded
+from .matrix_code import network_module
+from .model import Architecture, Network, output, padded
 from .optimizers import adam, gradient_descent, projected_gradient_norm
 from .simplex import project_to_simplex
 
@@ -35,7 +37,7 @@ class Objective:
     def __init__(self, arch: Architecture, tableau: ButcherTableau, points: np.ndarray,
                  labels: np.ndarray, h: np.ndarray | None = None):
         self.arch, self.tableau = arch, tableau
-        self.module = generated_module(tableau, network_problem(arch), arch.controls)[0]
+        self.module = network_module(arch, tableau)
         d, L = arch.width, arch.layers
         self.groups = self.module.N_GROUPS
         self.theta_shape = (L, self.groups, d * d + d)

@@ -1,0 +1,230 @@
+"""Networks derived at matrix level (ocgen.nets.matrix): the formulas against the scalar
+derivation at small widths, symbolically and numerically; Taylor tests where the scalar
+derivation cannot go; the generated text."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from ocgen.derive import OutsideTheoryWarning, discretise
+from ocgen.nets.matrix import derive_network, entry, evaluate
+from ocgen.nets.matrix_code import generate_network, network_module
+from ocgen.nets.model import Architecture, network_problem
+from ocgen.nets.training import Objective
+from ocgen.solve import generated_module
+from ocgen.tableau import load_tableau
+from ocgen.taylor import taylor_test
+
+# (tableau, controls, dynamics, activation, loss, depth, Tikhonov, width)
+CASES = [
+    ("rk4", "step", "tanh", "tanh", "squares", "odenet", 0.1, 2),
+    ("kutta3", "stage", "symmetric", "sigmoid", "cross-entropy", "odenet", 0.0, 2),
+    ("heun2", "step", "antisymmetric", "softplus", "squares", "net", 0.2, 2),
+    ("gauss2", "stage", "tanh", "sigmoid", "cross-entropy", "odenet", 0.1, 2),
+    ("midpoint", "step", "symmetric", "tanh", "squares", "odenet", 0.1, 2),
+    ("euler", "step", "antisymmetric", "tanh", "cross-entropy", "odenet", 0.1, 3),
+    ("ralston2", "stage", "tanh", "softplus", "squares", "net", 0.0, 3),
+]
+
+
+def architecture(case):
+    tableau, controls, dynamics, activation, loss, depth, tikhonov, width = case
+    return load_tableau(tableau), Architecture(
+        width=width, layers=3, controls=controls, dynamics=dynamics, activation=activation,
+        loss=loss, depth=depth, tikhonov=tikhonov, gamma=0.1)
+
+
+def scalar_discretisation(tableau, arch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutsideTheoryWarning)
+        return discretise(network_problem(arch), tableau, arch.controls)
+
+
+def canonical(expr):
+    """sinh = tanh·cosh, so that the softplus slope sinh(z/2)/(2 cosh(z/2)) + 1/2 meets its
+    matrix-level form tanh(z/2)/2 + 1/2; then expanded."""
+    return sp.expand(sp.sympify(expr).replace(sp.sinh, lambda x: sp.tanh(x) * sp.cosh(x)))
+
+
+def same(a, b) -> bool:
+    return canonical(a) - canonical(b) == 0
+
+
+def assert_same(computed, expected, what):
+    computed, expected = list(computed), list(expected)
+    assert len(computed) == len(expected), what
+    for k, (a, b) in enumerate(zip(computed, expected)):
+        assert same(a, b), f"{what}[{k}]: {a} != {b}"
+
+
+def column(symbols):
+    return sp.Matrix(list(symbols))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+def test_matrix_formulas_expand_to_the_scalar_derivation(case):
+    """At width d and one point, every assignment of the matrix-level step (stage values,
+    slopes, next state, step cost, each stage multiplier or partner stage costate, p_n, ∂J/∂θ,
+    the stage costates, ∂J/∂h) and of the terminal cost (Φ, p_N, ∂Φ/∂W, ∂Φ/∂μ) equals the
+    scalar derivation's, with the same symbols on both sides."""
+    tableau, arch = architecture(case)
+    d = arch.width
+    disc = scalar_discretisation(tableau, arch)
+    derivation = derive_network(arch, tableau)
+    sym = disc.symbols
+    params = dict(zip((q.name for q, _ in disc.problem.member_parameters), sym.params))
+    values = {"y": column(sym.y), "p": column(sym.p), "h": sym.h,
+              "weight": sp.Matrix([[params["weight"]]]), "c": sp.Matrix([[params["c"]]]),
+              "share_sum": params.get("share", 0), "W": column(sym.free[:d]),
+              "mu": sp.Matrix([[sym.free[d]]])}
+    for g, u in enumerate(sym.u):
+        values[f"K_{g}"] = sp.Matrix(d, d, list(u[:d * d]))
+        values[f"beta_{g}"] = column(u[d * d:])
+    for i in range(tableau.stages):
+        for name, rows in (("Y", sym.Y), ("lam", sym.lam), ("P", sym.P), ("F", sym.F)):
+            values[f"{name}_{i}"] = column(rows[i])
+    stages = frozenset(f"{n}_{i}" for n in ("Y", "F") for i in range(tableau.stages))
+
+    # forward: each stage value and slope with the others held symbolic
+    run = (*derivation.forward_start, *derivation.forward, *derivation.forward_post)
+    env, computed = evaluate(run, values, d, 1, stages)
+    slopes = dict(disc.slopes)
+    for i in range(tableau.stages):
+        assert_same(computed[f"F_{i}"], [slopes[F] for F in sym.F[i]], f"F_{i}")
+        expected = ([dict(disc.stage_sequence)[Y] for Y in sym.Y[i]] if not disc.implicit else
+                    [Y - R for Y, R in zip(sym.Y[i], disc.stage_residual[i * d:(i + 1) * d])])
+        assert_same(computed[f"Y_{i}"].xreplace(slopes),
+                    [e.xreplace(slopes) for e in expected], f"Y_{i}")
+    assert_same(env["y_next"].xreplace(slopes), [e.xreplace(slopes) for e in disc.next_state],
+                "y_next")
+    assert_same([env["cost"]], [disc.step_cost], "step cost")
+
+    # terminal cost
+    env, _ = evaluate(derivation.terminal, {**values, "y_end": values["y"]}, d, 1)
+    assert_same([env["terminal"]], [disc.terminal_cost], "terminal cost")
+    assert_same(env["p_end"], disc.terminal_costate, "p_N")
+    assert_same([*env["gW"], *env["gmu"]], disc.terminal_parameter_gradient, "dPhi/d(W, mu)")
+
+    # the stage values' layer quantities (S, Z, F) in terms of the symbols Y_i
+    layer_values = dict(values)
+    for i in range(tableau.stages):
+        layer_nodes = [n for n in derivation.forward if n.target.name.endswith(f"_{i}")
+                       and not n.target.name.startswith("Y_")]
+        layer_values.update(evaluate(layer_nodes, layer_values, d, 1)[0])
+    for form, sweep in derivation.sweeps.items():
+        step = disc.multiplier if form == "multiplier" else disc.partner
+        held = frozenset(X.name for X in sweep.unknowns)
+        start = {**layer_values, **{f"gK_{g}": sp.zeros(d, d) for g in range(len(sym.u))},
+                 **{f"gbeta_{g}": sp.zeros(d, 1) for g in range(len(sym.u))}}
+        env, computed = evaluate((*sweep.loop, *sweep.core, *sweep.extras), start, d, 1, held)
+        unknowns = {x: v for x, v in step.stages.sequence} if step.stages.sequence else None
+        if unknowns is None:  # implicit: the stationarity conditions r − M U = 0 as U = … + U
+            flat = [x for row in step.stages.unknowns for x in row]
+            E = step.stages.rhs - step.stages.matrix * sp.Matrix(flat)
+            unknowns = {x: E[k] + x for k, x in enumerate(flat)}
+        for X in sweep.unknowns:
+            i = int(X.name.split("_")[1])
+            rows = step.stages.unknowns[i]
+            assert_same(computed[X.name], [unknowns[x] for x in rows], f"{form} {X.name}")
+        assert_same(env[sweep.previous.name], step.previous_costate, f"{form} p_n")
+        for g, row in enumerate(step.control_gradient):
+            assert_same([*env[f"gK_{g}"], *env[f"gbeta_{g}"]], row, f"{form} dJ/dtheta_{g}")
+        for i, X in enumerate(sweep.stage_costates):
+            assert_same(env[X.name], step.stage_costates[i], f"{form} stage costate {i}")
+        rho = step.step_gradient.xreplace({sym.rho: 0})
+        assert_same([env[sweep.step_gradient.name]], [rho], f"{form} dJ/dh")
+
+
+def random_inputs(module, width, points=9, layers=3, seed=0, depth="odenet"):
+    rng = np.random.default_rng(seed)
+    theta = rng.standard_normal((layers, module.N_GROUPS, width * width + width))
+    h = np.ones(layers) if depth == "net" else rng.uniform(0.15, 0.35, layers)
+    y0 = rng.uniform(-1, 1, (width, points))
+    values = {"weight": np.full(points, 0.7), "c": rng.integers(0, 2, points) * 1.0,
+              "share": np.full(points, 1 / points)}
+    params = np.array([values[name] for name in module.PARAMETER_NAMES])
+    return theta, h, y0, params, rng.standard_normal(width + 1)
+
+
+def relative(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+def test_matrix_module_agrees_with_the_scalar_module(case):
+    """J, ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h, ∂J/∂y_0 and the costates of the two generated modules
+    agree to 1e-12 over 9 points, in both costate forms where they exist."""
+    tableau, arch = architecture(case)
+    matrix = network_module(arch, tableau)
+    scalar = generated_module(tableau, network_problem(arch), arch.controls)[0]
+    theta, h, y0, params, free = random_inputs(matrix, arch.width, depth=arch.depth)
+    ours = matrix.forward(theta, h, y0, params, free=free)
+    theirs = scalar.forward(theta, h, y0, params, free=free)
+    assert ours["objective"] == pytest.approx(theirs["objective"], rel=1e-12)
+    assert ours["terminal_cost"] == pytest.approx(theirs["terminal_cost"], rel=1e-12)
+    assert relative(ours["y"], theirs["y"]) <= 1e-12
+    assert relative(ours["Y"], theirs["Y"]) <= 1e-12
+    forms = ("multiplier", "partner") if not tableau.zero_weights else ("multiplier",)
+    for form in forms:
+        a = matrix.costate(theta, ours, h, params, form, free=free)
+        b = scalar.costate(theta, theirs, h, params, form, free=free)
+        for key in ("gradient", "gradient_free", "gradient_h", "gradient_y0", "p"):
+            assert relative(a[key], b[key]) <= 1e-12, (form, key)
+        assert relative(a["stage_costates"], b["stage_costates"]) <= 1e-11, form
+
+
+def assert_taylor(J, x, g, seed=2):
+    direction = np.random.default_rng(seed).standard_normal(np.shape(x))
+    result = taylor_test(J, x, g, direction, epsilon=1e-2)
+    assert result.min_rate >= 1.95, result
+
+
+@pytest.mark.parametrize("tableau, width, dynamics, controls", [
+    ("rk4", 64, "tanh", "step"), ("gauss2", 32, "symmetric", "step"),
+    ("heun3", 32, "antisymmetric", "step"), ("kutta3", 32, "tanh", "stage")])
+def test_taylor_at_widths_the_scalar_derivation_cannot_reach(tableau, width, dynamics,
+                                                              controls):
+    """J in (K, β, W, μ, h) together at d = 32 and 64, through the training objective: RK4,
+    implicit Gauss-2, Heun-3 (a zero weight) with step controls, Kutta-3 with stage controls."""
+    rng = np.random.default_rng(4)
+    points = rng.uniform(-1, 1, size=(30, 2))
+    labels = (points[:, 0] * points[:, 1] > 0).astype(int)
+    arch = Architecture(width=width, layers=3, dynamics=dynamics, controls=controls,
+                        depth="odenet", tikhonov=0.01, loss="cross-entropy")
+    objective = Objective(arch, load_tableau(tableau), points, labels)
+    theta, free, h = objective.split(np.zeros(objective.size))
+    theta = rng.standard_normal(theta.shape) / np.sqrt(width)
+    free = rng.standard_normal(free.shape)
+    x = objective.join(theta, free, np.full(3, 1 / 3))
+    assert_taylor(objective.value, x, objective.gradient(x))
+
+
+def test_generated_text_is_deterministic_independent_of_width_and_holds_no_data():
+    """Two renders in processes with different hash seeds are byte-identical; the text does
+    not change with the width, and no data reaches it."""
+    tableau, arch = architecture(CASES[3])
+    text = generate_network(arch, tableau)
+    assert generate_network(Architecture(**{**arch.__dict__, "width": 40}), tableau) == text
+    script = ("from ocgen.nets.matrix_code import generate_network; "
+              "from ocgen.nets.model import Architecture; import sys; "
+              f"sys.stdout.write(generate_network(Architecture(**{arch.to_json()!r}), "
+              f"{'gauss2'!r}))")
+    environment = {**os.environ, "PYTHONHASHSEED": "7"}
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=environment, check=True).stdout
+    assert other == text
+    assert "INITIAL_STATES" not in text and "Inputs:   " in text and "Tableau:  Gauss" in text
+
+
+def test_objective_uses_the_matrix_module_and_the_width_cap_is_lifted():
+    arch = Architecture(width=64, layers=2)
+    assert network_module(arch, load_tableau("euler")).NETWORK == "tanh_tanh_squares"
+    with pytest.raises(Exception, match="at most 16"):
+        Architecture(width=17, layers=2, dynamics="problem", problem={"states": []})
+    assert entry(sp.MatrixSymbol("S_0", 2, 2)).name == "S_0"
