@@ -11,8 +11,13 @@ anything is timed. Times are the best of several interleaved repetitions; the fo
 alone is timed too, to express the gradient's cost in forward passes. JAX's first call (trace
 + compile) and ocgen's derivation + code generation (fresh module cache) are reported apart.
 
+ocgen's module is the matrix-level one (ocgen.nets.matrix): matrix products over all points at
+once, the same text for every width; its derive + generate time is measured from cleared caches
+for each width.
+
 Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_network.py
-     [--width 2] [--points 1000] [--layers 20] [--repeat 7] [--threads N]
+     [--width 2,16,64] [--points 1000] [--layers 20] [--tableaux rk4,euler] [--repeat 7]
+     [--threads N]
 Needs the bench extra (pip install -e .[bench]): torch, jax, threadpoolctl.
 """
 
@@ -63,8 +68,19 @@ def points(data, arch):
     return padded(data.points, arch.width).T.copy()
 
 
+def forget_derivations():
+    """Clear ocgen's in-process caches, so that the next network is derived and generated
+    from scratch (the module cache folder is fresh too)."""
+    from ocgen import cache
+    from ocgen.nets import matrix, matrix_code
+    for cached in (matrix_code._render, matrix._derive, matrix.network_layer, matrix._terminal):
+        cached.cache_clear()
+    cache._MODULES.clear()
+
+
 def ocgen_contender(arch, tableau, data):
     from ocgen.nets.training import Objective
+    forget_derivations()
     start = time.perf_counter()
     objective = Objective(arch, tableau, data.points, data.labels)
     setup = time.perf_counter() - start
@@ -189,7 +205,9 @@ def bench_tableau(name, label, arch, data, repeat):
         print(f"{k:8s} {vg:14.3f} {fw:13.3f} {vg / fw:16.2f} {error}")
     print(f"one-off: jax first call (trace + compile + run) {compile_vg:.3f} s for loss+grad, "
           f"{compile_forward:.3f} s forward; ocgen derive + generate {setup:.3f} s")
-    return {k: best["ocgen", "vg"] / best[k, "vg"] for k in ("torch", "jax")}
+    return {"width": arch.width, "tableau": label, "ms": {k: best[k, "vg"] for k in contenders},
+            "forwards": {k: best[k, "vg"] / best[k, "fw"] for k in contenders},
+            "setup": setup, "compile": compile_vg}
 
 
 def numpy_blas():
@@ -203,7 +221,9 @@ def numpy_blas():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--width", type=int, default=2)
+    parser.add_argument("--width", default="2",
+                        help="one width or several, comma-separated (e.g. 2,16,64)")
+    parser.add_argument("--tableaux", default=",".join(name for name, _ in TABLEAUX))
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--layers", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=7)
@@ -238,15 +258,25 @@ def main():
     from ocgen.nets.datasets import training_and_validation
     from ocgen.nets.model import Architecture
     data, _ = training_and_validation("spiral", args.points, 0)
-    arch = Architecture(width=args.width, layers=args.layers)  # resnet, tanh, squares, sum
-    with tempfile.TemporaryDirectory(prefix="ocgen-bench-network-") as cache:
-        os.environ["OCGEN_CACHE"] = cache  # a fresh module cache: derivation timed cold
-        ratios = {label: bench_tableau(name, label, arch, data, args.repeat)
-                  for name, label in TABLEAUX}
-    print("\nratio ocgen / torch (loss+grad): "
-          + ", ".join(f"{label} {r['torch']:.2f}" for label, r in ratios.items()))
-    print("ratio ocgen / jax   (loss+grad): "
-          + ", ".join(f"{label} {r['jax']:.2f}" for label, r in ratios.items()))
+    tableaux = [(name, label) for name, label in TABLEAUX if name in args.tableaux.split(",")]
+    rows = []
+    for width in (int(w) for w in args.width.split(",")):
+        arch = Architecture(width=width, layers=args.layers)  # resnet, tanh, squares, sum
+        for name, label in tableaux:
+            with tempfile.TemporaryDirectory(prefix="ocgen-bench-network-") as cache:
+                os.environ["OCGEN_CACHE"] = cache  # a fresh module cache: derivation timed cold
+                rows.append(bench_tableau(name, label, arch, data, args.repeat))
+    print(f"\n{args.points} points, {args.layers} layers; loss + gradient in ms (ratio to ocgen's)"
+          "; gradient ÷ forward; derive + generate and JAX's first call in s")
+    print("| d | tableau | ocgen | PyTorch | JAX | ocgen ÷ PyTorch | ocgen ÷ JAX | gradient ÷ "
+          "forward (ocgen / PyTorch / JAX) | derive + generate | JAX first call |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ms, fw = r["ms"], r["forwards"]
+        print(f"| {r['width']} | {r['tableau']} | {ms['ocgen']:.3g} | {ms['torch']:.3g} | "
+              f"{ms['jax']:.3g} | {ms['ocgen'] / ms['torch']:.2f} | {ms['ocgen'] / ms['jax']:.2f} "
+              f"| {fw['ocgen']:.2f} / {fw['torch']:.2f} / {fw['jax']:.2f} | {r['setup']:.2f} | "
+              f"{r['compile']:.2f} |")
 
 
 if __name__ == "__main__":

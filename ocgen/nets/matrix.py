@@ -250,6 +250,42 @@ def reverse(nodes: tuple[Assign, ...], output: sp.MatrixSymbol, cotangent, array
     return tuple(program), outputs
 
 
+def reads(node: Assign) -> set[str]:
+    """The names an assignment reads."""
+    if node.kind == "matrix":
+        return {X.name for X in node.value.atoms(sp.MatrixSymbol)}
+    return {s.name for s in node.value.free_symbols}
+
+
+def inline(parts: list[tuple[Assign, ...]]) -> list[tuple[Assign, ...]]:
+    """A matrix node read once, by a pointwise node κ·X of the same part, is computed there
+    as κ·(its product), so that κ scales the small factor (Λ_j = (h Kᵀ) dZ_j)."""
+    uses: dict[str, int] = {}
+    for node in (n for part in parts for n in part):
+        for name in reads(node):
+            uses[name] = uses.get(name, 0) + 1
+    result = []
+    for part in parts:
+        nodes, defined = list(part), {}
+        for k, node in enumerate(part):
+            if node.kind == "matrix" and not node.accumulate:
+                defined[node.target.name] = k
+            elif node.kind == "pointwise" and not node.accumulate:
+                symbols = [x for x in node.value.free_symbols if x.name in defined]
+                if len(symbols) != 1 or uses.get(symbols[0].name) != 1:
+                    continue
+                x, = symbols
+                kappa = sp.cancel(node.value / x)
+                if kappa.free_symbols & {x, *(s for s in kappa.free_symbols
+                                                if s.name in defined)}:
+                    continue
+                at = defined.pop(x.name)
+                nodes[k] = Assign(node.target, _scaled(kappa, part[at].value), "matrix")
+                nodes[at] = None
+        result.append(tuple(n for n in nodes if n is not None))
+    return result
+
+
 def prune(nodes, needed: set[str]) -> tuple[Assign, ...]:
     """The nodes that the arrays named in ``needed`` depend on, in order."""
     kept = []
@@ -719,8 +755,10 @@ class _Step:
         extras.append(Assign(g_h, self.number(step.step_gradient, canon, extras), "number"))
         if self.read(step.previous_time_costate) != 0:
             raise OcgenError("the network's dynamics depend on time")
-        return Sweep(start, loop, tuple(X for X, _, _ in unknowns), tuple(core),
-                     previous_target, tuple(extras), tuple(costates), g_h)
+        start, loop, core, extras = inline([tuple(start), tuple(loop), tuple(core),
+                                            tuple(extras)])
+        return Sweep(start, loop, tuple(X for X, _, _ in unknowns), core, previous_target,
+                     extras, tuple(costates), g_h)
 
     def arrays_of(self, v):
         return array(v.name)

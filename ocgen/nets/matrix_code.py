@@ -98,12 +98,13 @@ class NodePrinter:
         text = " @ ".join(parts)
         if total:
             text = f"{text if len(parts) == 1 else '(' + text + ')'}.sum(axis=1, keepdims=True)"
+        single = len(parts) == 1
         if coefficient == 1 or scaled is not None:
             return text
         if coefficient == -1:
-            return f"-{text}" if len(parts) == 1 and not total else f"-({text})"
-        return f"{self._coefficient(coefficient)}({text})" if len(parts) > 1 or total \
-            else f"{self._coefficient(coefficient)}{text}"
+            return f"-{text}" if single else f"-({text})"
+        return f"{self._coefficient(coefficient)}{text}" if single \
+            else f"{self._coefficient(coefficient)}({text})"
 
     def _factor(self, c) -> str:
         """A scalar factor; a fraction in parentheses, so that it reads as one number."""
