@@ -257,9 +257,10 @@ def reads(node: Assign) -> set[str]:
     return {s.name for s in node.value.free_symbols}
 
 
-def inline(parts: list[tuple[Assign, ...]]) -> list[tuple[Assign, ...]]:
-    """A matrix node read once, by a pointwise node κ·X of the same part, is computed there
-    as κ·(its product), so that κ scales the small factor (Λ_j = (h Kᵀ) dZ_j)."""
+def inline(parts: list[tuple[Assign, ...]], scalars: set[str]) -> list[tuple[Assign, ...]]:
+    """A matrix node read once, by a pointwise node κ·X of the same part (κ a function of the
+    ``scalars``), is computed there as κ·(its product), so that κ scales the small factor
+    (Λ_j = (h Kᵀ) dZ_j)."""
     uses: dict[str, int] = {}
     for node in (n for part in parts for n in part):
         for name in reads(node):
@@ -276,8 +277,7 @@ def inline(parts: list[tuple[Assign, ...]]) -> list[tuple[Assign, ...]]:
                     continue
                 x, = symbols
                 kappa = sp.cancel(node.value / x)
-                if kappa.free_symbols & {x, *(s for s in kappa.free_symbols
-                                                if s.name in defined)}:
+                if any(s.name not in scalars for s in kappa.free_symbols):
                     continue
                 at = defined.pop(x.name)
                 nodes[k] = Assign(node.target, _scaled(kappa, part[at].value), "matrix")
@@ -755,8 +755,9 @@ class _Step:
         extras.append(Assign(g_h, self.number(step.step_gradient, canon, extras), "number"))
         if self.read(step.previous_time_costate) != 0:
             raise OcgenError("the network's dynamics depend on time")
-        start, loop, core, extras = inline([tuple(start), tuple(loop), tuple(core),
-                                            tuple(extras)])
+        start, loop, core, extras = inline(
+            [tuple(start), tuple(loop), tuple(core), tuple(extras)],
+            {self.disc.symbols.h.name, self.share_sum.name})
         return Sweep(start, loop, tuple(X for X, _, _ in unknowns), core, previous_target,
                      extras, tuple(costates), g_h)
 
