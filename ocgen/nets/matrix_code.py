@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from functools import cache
 
@@ -22,7 +23,7 @@ from ..codegen import Emitter, _environment, _float, _NumPyPrinter, _numeric
 from ..derive import OutsideTheoryWarning
 from ..tableau import ButcherTableau, load_tableau
 from ..text import docstring_text, python_string
-from .matrix import (POINTS, Assign, NetworkDerivation, derive_network, entry, prune,
+from .matrix import (POINTS, Assign, NetworkDerivation, derive_network, entry, prune, reads,
                      supports)
 from .model import Architecture, network_problem
 
@@ -67,7 +68,8 @@ class NodePrinter:
 
     def _atom(self, e) -> str:
         text = self.matrix(e)
-        return text if isinstance(e, (sp.MatrixSymbol, sp.Transpose)) else f"({text})"
+        return text if isinstance(e, (sp.MatrixSymbol, sp.Transpose, sp.Identity)) \
+            else f"({text})"
 
     @staticmethod
     def _sum(terms: list[str]) -> str:
@@ -146,36 +148,236 @@ class NodePrinter:
                 parts.append(f"{self._factor(c)}*{v.name}")
         return self._sum(parts) if parts else None
 
-    def lines(self, nodes, arrays: dict) -> list[str]:
-        """The nodes in order; neighbouring pointwise nodes share common subexpressions."""
+    def lines(self, nodes, arrays: dict, exported=None, in_place: bool = True) -> list[str]:
+        """The nodes in order, each array computed in place: in one new buffer per node, or,
+        given ``exported`` (the names read after a straight-line block), in the buffer of an
+        input that nothing later reads (``numpy.tanh(Z, out=Z)``). Otherwise (``in_place``
+        False, for the few numbers per point of the loss), as plain expressions sharing
+        common subexpressions."""
         out, run = [], []
+        dead_after = _dead_after(nodes, exported) if exported is not None else None
 
         def flush():
             if run:
                 out.extend(self.emit.sequence([(entry(n.target), n.value) for n in run]))
                 run.clear()
 
-        for node in nodes:
-            operator = "+=" if node.accumulate else "="
+        for k, node in enumerate(nodes):
             name = str(node.target.name)
+            reusable = dead_after[k] if dead_after is not None else set()
             if node.kind == "pointwise":
                 if node.value == 0:
                     flush()
                     out.append(f"{name} = numpy.zeros(({self.scalar(node.target.rows)}, "
                                f"{self.scalar(node.target.cols)}))")
                     continue
-                text = self.linear(node.value, arrays)
-                if text is None:
+                code = _InPlace(self, arrays, reusable).assign(name, node.value) \
+                    if in_place else None
+                if code is None:
                     run.append(node)
                     continue
                 flush()
-                out.append(f"{name} {operator} {text}")
+                out.extend(code)
                 continue
             flush()
-            value = self.matrix(node.value) if node.kind == "matrix" else self.scalar(node.value)
-            out.append(f"{name} {operator} {value}")
+            if node.kind == "number":
+                out.append(f"{name} = {self.scalar(node.value)}")
+            elif node.accumulate or not (in_place and isinstance(node.value, sp.MatAdd)):
+                out.append(f"{name} {'+=' if node.accumulate else '='} "
+                           f"{self.matrix(node.value)}")
+            else:
+                out.extend(self._sum_in_place(name, node.value))
         flush()
         return out
+
+    def _sum_in_place(self, name, value) -> list[str]:
+        """target = A + B − C … as a first term that is a new array (a product) and in-place
+        additions; a sum starting with an existing array (or a view, X.T, β broadcast) starts
+        with numpy.add or numpy.subtract."""
+        texts = [self.matrix(t) for t in value.args]
+        new = [t for t in texts if not _IDENTIFIER.match(t.lstrip("-"))]
+        first = next((t for t in new if not t.startswith("-")), None)
+        if first is not None:
+            texts.remove(first)
+            lines = [f"{name} = {first}"]
+        else:
+            first = next(t for t in texts if not t.startswith("-"))
+            texts.remove(first)
+            other = texts.pop(0)
+            ufunc = "subtract" if other.startswith("-") else "add"
+            lines = [f"{name} = numpy.{ufunc}({first}, {other[1:] if ufunc == 'subtract' else other})"]
+        lines += [f"{name} -= {t[1:]}" if t.startswith("-") else f"{name} += {t}"
+                  for t in texts]
+        return lines
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.T)?\Z")
+"""An array or its transpose: a name, not a new array."""
+
+
+def _dead_after(nodes, exported: set) -> list[set]:
+    """For each node, the arrays it reads that were computed in this block and that neither a
+    later node nor anything after the block reads (through an alias either): their buffers may
+    be written over."""
+    root, computed = {}, set()
+    for node in nodes:  # aliases X = Y share one buffer
+        value = node.value
+        alias = value if isinstance(value, sp.MatrixSymbol) else (
+            value if node.kind == "pointwise" and isinstance(value, sp.Symbol) else None)
+        if alias is not None and not node.accumulate:
+            root[node.target.name] = root.get(alias.name, alias.name)
+    find = lambda name: root.get(name, name)  # noqa: E731
+    later = {find(n) for n in exported}
+    dead = [set() for _ in nodes]
+    for k in range(len(nodes) - 1, -1, -1):
+        read = {find(n) for n in reads(nodes[k])}
+        dead[k] = {n for n in reads(nodes[k]) if find(n) not in later}
+        later |= read
+    for k, node in enumerate(nodes):
+        dead[k] = {n for n in dead[k] if find(n) in computed}
+        computed.add(find(node.target.name))
+    return dead
+
+
+class _InPlace:
+    """Code computing a pointwise expression with in-place ufuncs: one new array for the
+    result, written over by each operation (``out=``), new ones only for inner sums and
+    products; None when the expression holds something else."""
+
+    FUNCTIONS = (sp.tanh, sp.exp, sp.log, sp.cosh, sp.sinh)
+
+    def __init__(self, printer: NodePrinter, arrays: dict, reusable: set):
+        self.printer, self.arrays, self.reusable = printer, arrays, reusable
+        self.lines: list[str] = []
+
+    def assign(self, name, expr) -> list[str] | None:
+        expr = _numeric(expr)
+        if not self._is_array(expr):
+            return None
+        leaves = [x.name for x in sp.preorder_traversal(expr) if isinstance(x, sp.Symbol)]
+        self.reusable = {x for x in self.reusable if leaves.count(x) == 1}  # read once only
+        try:
+            text, owned = self._value(expr, name)
+        except NotImplementedError:
+            return None
+        if owned and text != name and self.lines[-1].endswith(f"out={text})"):
+            self.lines[-1] = f"{name} = {self.lines[-1]}"
+        elif text != name:
+            self.lines.append(f"{name} = {text}")
+        return self.lines
+
+    def _is_array(self, expr) -> bool:
+        return any(s.name in self.arrays for s in expr.free_symbols)
+
+    def _temporary(self) -> str:
+        name = f"_t{self.printer.emit.counter}"
+        self.printer.emit.counter += 1
+        return name
+
+    def _buffer(self, leaf: str, into: str) -> str:
+        """Where an operation on ``leaf`` writes: over ``leaf`` if it is dead, else ``into``."""
+        if leaf in self.reusable:
+            self.reusable = self.reusable - {leaf}
+            return leaf
+        return into
+
+    def _call(self, ufunc, args, buffer, owned_buffer) -> str:
+        out = f", out={buffer}" if owned_buffer else ""
+        call = f"numpy.{ufunc}({', '.join(args)}{out})"
+        self.lines.append(call if owned_buffer else f"{buffer} = {call}")
+        return buffer
+
+    def _value(self, expr, into) -> tuple[str, bool]:
+        """(text, whether it names a buffer this code owns and may write over)."""
+        if isinstance(expr, sp.Symbol) and expr.name in self.arrays:
+            return expr.name, False
+        if not self._is_array(expr):
+            return self.printer.scalar(expr), False
+        if isinstance(expr, sp.Mul):
+            return self._product(expr, into)
+        if isinstance(expr, sp.Add):
+            return self._sum(expr, into)
+        if isinstance(expr, sp.Pow) and expr.exp == 2:
+            base, owned = self._value(expr.base, into)
+            return self._unary("multiply", [base, base], base, owned, into)
+        if isinstance(expr, self.FUNCTIONS):
+            base, owned = self._value(expr.args[0], into)
+            return self._unary(type(expr).__name__, [base], base, owned, into)
+        raise NotImplementedError
+
+    def _unary(self, ufunc, args, base, owned, into):
+        if owned:
+            return self._call(ufunc, args, base, True), True
+        buffer = self._buffer(base, into)
+        return self._call(ufunc, args, buffer, buffer == base), True
+
+    @staticmethod
+    def _leaves_last(terms):
+        """Inner sums and products first: the first of them makes the result's array."""
+        return sorted(terms, key=lambda t: isinstance(t, sp.Symbol))
+
+    def _product(self, expr, into):
+        scalar = sp.Mul(*(f for f in expr.args if not self._is_array(f)))
+        factors = self._leaves_last(f for f in expr.args if self._is_array(f))
+        text, owned = self._value(factors[0], into)
+        for factor in factors[1:]:
+            other, other_owned = self._value(factor, self._temporary())
+            text, owned = self._combine("multiply", text, owned, other, other_owned, into)
+        if scalar != 1:
+            factor = self.printer.scalar(scalar)
+            text, owned = self._combine("multiply", text, owned, f"({factor})"
+                                        if isinstance(scalar, sp.Add) else factor, False, into)
+        return text, owned
+
+    def _combine(self, ufunc, text, owned, other, other_owned, into):
+        """text ∘ other into an owned buffer (commutative operations)."""
+        if owned:
+            self.lines.append(f"{text} {'*=' if ufunc == 'multiply' else '+='} {other}")
+            return text, True
+        if other_owned:
+            self.lines.append(f"{other} {'*=' if ufunc == 'multiply' else '+='} {text}")
+            return other, True
+        buffer = self._buffer(text, into)
+        return self._call(ufunc, [text, other], buffer, buffer == text), True
+
+    def _sum(self, expr, into):
+        scalar = sp.Add(*(t for t in expr.args if not self._is_array(t)))
+        terms = self._leaves_last(t for t in expr.args if self._is_array(t))
+        positive = [t for t in terms if not t.could_extract_minus_sign()]
+        negative = [-t for t in terms if t.could_extract_minus_sign()]
+        if positive:
+            text, owned = self._value(positive[0], into)
+            for term in positive[1:]:
+                other, other_owned = self._value(term, self._temporary())
+                text, owned = self._combine("add", text, owned, other, other_owned, into)
+            for term in negative:
+                other, _ = self._value(term, self._temporary())
+                if owned:
+                    self.lines.append(f"{text} -= {other}")
+                else:
+                    buffer = self._buffer(text, into)
+                    text, owned = self._call("subtract", [text, other], buffer,
+                                             buffer == text), True
+        else:
+            text, owned = self._value(negative[0], into)
+            rest = sp.Add(*negative[1:])
+            if rest != 0:
+                other, other_owned = self._value(rest, self._temporary())
+                text, owned = self._combine("add", text, owned, other, other_owned, into)
+            start = self.printer.scalar(scalar) if scalar != 0 else None
+            if owned:
+                self._call("subtract" if start else "negative",
+                           [start, text] if start else [text], text, True)
+            else:
+                buffer = self._buffer(text, into)
+                text = self._call("subtract" if start else "negative",
+                                  [start, text] if start else [text], buffer, buffer == text)
+                owned = True
+            return text, owned
+        if scalar != 0:
+            value = self.printer.scalar(scalar)
+            text, owned = self._combine("add", text, owned, value, False, into)
+        return text, owned
 
 
 def _natural(name: str):
@@ -219,10 +421,14 @@ def network_context(derivation: NetworkDerivation) -> dict:
     printer = NodePrinter()
     arrays = _arrays(derivation)
 
-    def code(nodes):
+    def code(nodes, exported=None, in_place=True):
         printer.emit.reset()
-        return printer.lines(nodes, arrays)
+        return printer.lines(nodes, arrays, exported, in_place)
 
+    def read(nodes):
+        return set().union(*(reads(n) for n in nodes))
+
+    kept = set(derivation.kept)
     layer = derivation.layer
     products = [Assign(sp.MatrixSymbol("f_Y'V", *layer.Y.shape), layer.cotangent_Y, "matrix"),
                 Assign(sp.MatrixSymbol("f_K'V", *layer.K.shape), layer.cotangent_K, "matrix"),
@@ -230,9 +436,12 @@ def network_context(derivation: NetworkDerivation) -> dict:
                        "matrix")]
     sweeps = {}
     for form, sweep in derivation.sweeps.items():
+        outputs = {sweep.previous.name, sweep.step_gradient.name,
+                   *(X.name for X in (*sweep.unknowns, *sweep.stage_costates))}
         sweeps[form] = {
-            "start": code(sweep.start), "loop": code(sweep.loop), "core": code(sweep.core),
-            "extras": code(sweep.extras),
+            "start": code(sweep.start), "loop": code(sweep.loop),
+            "core": code(sweep.core, outputs | read(sweep.extras)),
+            "extras": code(sweep.extras, outputs),
             "unknowns": [X.name for X in sweep.unknowns],
             "multipliers": sorted((X.name for X in sweep.unknowns if X.name.startswith("lam")),
                                   key=_natural),
@@ -262,13 +471,16 @@ def network_context(derivation: NetworkDerivation) -> dict:
         "parameter_names_literal": "(" + ", ".join(python_string(n) for n in parameter_names)
                                    + ("," if len(parameter_names) == 1 else "") + ")",
         "regularised": bool(arch.tikhonov),
-        "layer_forward": code(layer.forward), "layer_backward": code(layer.backward)
-        + code(products),
-        "forward_start": code(derivation.forward_start), "forward": code(derivation.forward),
+        "layer_forward": code(layer.forward, in_place=False),
+        "layer_backward": code(layer.backward, in_place=False) + code(products, in_place=False),
+        "forward_start": code(derivation.forward_start),
+        "forward": code(derivation.forward, None if derivation.implicit else
+                        kept | read(derivation.forward_post)),
         "stage_unknowns": [X.name for X in derivation.stage_unknowns],
-        "forward_post": code(derivation.forward_post),
-        "terminal_cost": code(prune(derivation.terminal, {"terminal"})),
-        "terminal_gradient": code(prune(derivation.terminal, {"p_end", "gW", "gmu"})),
+        "forward_post": code(derivation.forward_post, kept | {"y_next", "cost"}),
+        "terminal_cost": code(prune(derivation.terminal, {"terminal"}), in_place=False),
+        "terminal_gradient": code(prune(derivation.terminal, {"p_end", "gW", "gmu"}),
+                                  in_place=False),
         "kept": list(derivation.kept),
         "value_index": [derivation.kept.index(n) for n in derivation.stage_values],
         "slope_index": [derivation.kept.index(n) for n in derivation.stage_slopes],
