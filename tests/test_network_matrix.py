@@ -228,3 +228,33 @@ def test_objective_uses_the_matrix_module_and_the_width_cap_is_lifted():
     with pytest.raises(Exception, match="at most 16"):
         Architecture(width=17, layers=2, dynamics="problem", problem={"states": []})
     assert entry(sp.MatrixSymbol("S_0", 2, 2)).name == "S_0"
+
+
+@pytest.mark.parametrize("text", [
+    "W*(1 - S**2)", "-S**2 + S", "(1/2)*h*F + y", "-X - Y + 2", "1 - X", "tanh(X/2)/2 + 1/2",
+    "X*Y*(X + Y) - X", "Z/2 + log(2*cosh(Z/2))", "X**2*Y - h*X", "-X"])
+@pytest.mark.parametrize("through", ["X", "X + Y"])
+def test_pointwise_nodes_computed_in_place_equal_the_plain_expression(text, through):
+    """The in-place code of a pointwise node (numpy ufuncs with out=) against the expression,
+    reading X through a node T = X (an alias of an input, never written over) or T = X + Y
+    (a buffer of the block that nothing later reads, so it may be); the inputs keep their
+    values."""
+    from ocgen.nets.matrix import Assign, array
+    from ocgen.nets.matrix_code import NodePrinter
+    names = ("W", "S", "F", "X", "Y", "Z", "y")
+    arrays = {n: array(n) for n in names}
+    symbols = {n: entry(arrays[n]) for n in names}
+    h = sp.Symbol("h")
+    expr = sp.sympify(text, locals={**symbols, "h": h})
+    rng = np.random.default_rng(0)
+    values = {n: rng.uniform(0.2, 0.9, (3, 5)) for n in names}
+    T = entry(array("T"))
+    X = T if through == "X" else T - symbols["Y"]
+    nodes = (Assign(array("T"), sp.sympify(through, locals=symbols), "pointwise"),
+             Assign(array("R"), expr.xreplace({symbols["X"]: X}), "pointwise"))
+    code = "\n".join(NodePrinter().lines(nodes, {**arrays, "T": array("T")}, exported={"R"}))
+    scope = {"numpy": np, "h": 0.3, **{n: v.copy() for n, v in values.items()}}
+    exec(code, scope)
+    expected = sp.lambdify([*symbols.values(), h], expr, "numpy")(*values.values(), 0.3)
+    assert np.allclose(scope["R"], expected, rtol=1e-14, atol=0)
+    assert all(np.array_equal(scope[n], values[n]) for n in names)

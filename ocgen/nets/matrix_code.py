@@ -219,13 +219,14 @@ def _dead_after(nodes, exported: set) -> list[set]:
     """For each node, the arrays it reads that were computed in this block and that neither a
     later node nor anything after the block reads (through an alias either): their buffers may
     be written over."""
-    root, computed = {}, set()
+    root, computed, aliases = {}, set(), set()
     for node in nodes:  # aliases X = Y share one buffer
         value = node.value
         alias = value if isinstance(value, sp.MatrixSymbol) else (
             value if node.kind == "pointwise" and isinstance(value, sp.Symbol) else None)
         if alias is not None and not node.accumulate:
             root[node.target.name] = root.get(alias.name, alias.name)
+            aliases.add(node.target.name)
     find = lambda name: root.get(name, name)  # noqa: E731
     later = {find(n) for n in exported}
     dead = [set() for _ in nodes]
@@ -235,7 +236,8 @@ def _dead_after(nodes, exported: set) -> list[set]:
         later |= read
     for k, node in enumerate(nodes):
         dead[k] = {n for n in dead[k] if find(n) in computed}
-        computed.add(find(node.target.name))
+        if node.target.name not in aliases:
+            computed.add(find(node.target.name))
     return dead
 
 
