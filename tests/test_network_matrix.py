@@ -16,7 +16,6 @@ from ocgen.nets.matrix import derive_network, entry, evaluate
 from ocgen.nets.matrix_code import generate_network, network_module
 from ocgen.nets.model import Architecture, network_problem
 from ocgen.nets.training import Objective
-from ocgen.solve import generated_module
 from ocgen.tableau import load_tableau
 from ocgen.taylor import taylor_test
 
@@ -161,8 +160,8 @@ def test_matrix_module_agrees_with_the_scalar_module(case):
     """J, ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h, ∂J/∂y_0 and the costates of the two generated modules
     agree to 1e-12 over 9 points, in both costate forms where they exist."""
     tableau, arch = architecture(case)
-    matrix = network_module(arch, tableau)
-    scalar = generated_module(tableau, network_problem(arch), arch.controls)[0]
+    matrix = network_module(arch, tableau, matrix=True)
+    scalar = network_module(arch, tableau, matrix=False)
     theta, h, y0, params, free = random_inputs(matrix, arch.width, depth=arch.depth)
     ours = matrix.forward(theta, h, y0, params, free=free)
     theirs = scalar.forward(theta, h, y0, params, free=free)
@@ -222,12 +221,22 @@ def test_generated_text_is_deterministic_independent_of_width_and_holds_no_data(
     assert "INITIAL_STATES" not in text and "Inputs:   " in text and "Tableau:  Gauss" in text
 
 
-def test_objective_uses_the_matrix_module_and_the_width_cap_is_lifted():
-    arch = Architecture(width=64, layers=2)
-    assert network_module(arch, load_tableau("euler")).NETWORK == "tanh_tanh_squares"
+def test_which_module_a_network_trains_with_and_the_width_cap():
+    """Matrix level for the built-in dynamics (width up to 1024), except implicit tableaux up
+    to width 16 (the scalar module's Newton solves); problem files at width 16 at most."""
+    def level(width, tableau):
+        module = network_module(Architecture(width=width, layers=2), load_tableau(tableau))
+        return "matrix" if hasattr(module, "NETWORK") else "scalar"
+
+    assert [level(64, "euler"), level(2, "rk4"), level(2, "gauss2"), level(17, "gauss2")] \
+        == ["matrix", "matrix", "scalar", "matrix"]
+    points, labels = np.zeros((3, 2)), np.array([0, 1, 1])
+    objective = Objective(Architecture(width=3, layers=2), load_tableau("rk4"), points, labels)
+    assert objective.module.NETWORK == "tanh_tanh_squares"
+    with pytest.raises(Exception, match="at most 1024"):
+        Architecture(width=1025, layers=2)
     with pytest.raises(Exception, match="at most 16"):
         Architecture(width=17, layers=2, dynamics="problem", problem={"states": []})
-    assert entry(sp.MatrixSymbol("S_0", 2, 2)).name == "S_0"
 
 
 @pytest.mark.parametrize("text", [

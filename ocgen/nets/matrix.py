@@ -134,15 +134,6 @@ class Assign:
     accumulate: bool = False
 
 
-def _arrays_in(value, kind: str, known: dict) -> list[sp.MatrixSymbol]:
-    """The arrays an assignment reads (``known``: name → MatrixSymbol)."""
-    if kind == "matrix":
-        found = value.atoms(sp.MatrixSymbol)
-    else:
-        found = {known[s.name] for s in value.free_symbols if s.name in known}
-    return sorted(found, key=lambda X: X.name)
-
-
 def _terms(expr) -> tuple:
     return sp.Add.make_args(expr) if not isinstance(expr, sp.MatAdd) else expr.args
 
@@ -172,20 +163,15 @@ def value_form(function, z: sp.Symbol, s: sp.Symbol):
     return sp.trigsimp(slope)
 
 
-@dataclass(frozen=True)
-class Program:
-    """A straight-line program: ``nodes`` in order, reading ``inputs``."""
-
-    nodes: tuple[Assign, ...]
-
-    def arrays(self) -> dict[str, sp.MatrixSymbol]:
-        found = {}
-        for node in self.nodes:
-            if isinstance(node.target, sp.MatrixSymbol):
-                found[node.target.name] = node.target
-            if node.kind == "matrix":
-                found.update((X.name, X) for X in node.value.atoms(sp.MatrixSymbol))
-        return found
+def arrays_of(nodes) -> dict[str, sp.MatrixSymbol]:
+    """The arrays that nodes assign or multiply, by name."""
+    found = {}
+    for node in nodes:
+        if isinstance(node.target, sp.MatrixSymbol):
+            found[node.target.name] = node.target
+        if node.kind == "matrix":
+            found.update((X.name, X) for X in node.value.atoms(sp.MatrixSymbol))
+    return found
 
 
 def reverse(nodes: tuple[Assign, ...], output: sp.MatrixSymbol, cotangent, arrays: dict,
@@ -288,21 +274,17 @@ def inline(parts: list[tuple[Assign, ...]], scalars: set[str]) -> list[tuple[Ass
 
 def prune(nodes, needed: set[str]) -> tuple[Assign, ...]:
     """The nodes that the arrays named in ``needed`` depend on, in order."""
-    kept = []
+    kept, needed = [], set(needed)
     for node in reversed(nodes):
-        name = node.target.name
-        if name in needed:
+        if node.target.name in needed:
             kept.append(node)
-            if node.kind == "matrix":
-                needed |= {X.name for X in node.value.atoms(sp.MatrixSymbol)}
-            else:
-                needed |= {s.name for s in node.value.free_symbols}
+            needed |= reads(node)
     return tuple(reversed(kept))
 
 
 # -- the layer -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Layer_:
+class LayerProducts:
     """f(Y, K, β) as a program, and its vector–Jacobian products for a cotangent V of F.
 
     ``forward`` computes F from Y, K, β; ``backward`` the intermediate cotangents, after which
@@ -322,16 +304,16 @@ class Layer_:
     V: sp.MatrixSymbol
 
 
-def layer_nodes(dynamics: str, activation: str, gamma, net: bool, Y, K, beta, stage: str = ""):
+def layer_nodes(dynamics: str, activation: str, gamma, net: bool, Y, K, beta):
     """f(Y, K, β) at matrix level for the built-in dynamics (MATH.md 6; the scalar form is
     :func:`ocgen.nets.model.network_problem`): tanh σ(KY + β1ᵀ), symmetric −Kᵀσ(KY + β1ᵀ),
     antisymmetric σ((K − Kᵀ − γI)Y + β1ᵀ); minus Y for the plain Net. Returns the nodes and F."""
     one = sp.OneMatrix(1, POINTS)
-    Z, S, F = (array(f"{n}{stage}") for n in ("Z", "S", "F"))
+    Z, S, F = (array(n) for n in ("Z", "S", "F"))
     nodes = []
     weights = K
     if dynamics == "antisymmetric":
-        weights = array(f"A{stage}", WIDTH, WIDTH)
+        weights = array("A", WIDTH, WIDTH)
         nodes.append(Assign(weights, K - K.T - gamma * sp.Identity(WIDTH), "matrix"))
     nodes.append(Assign(Z, weights * Y + beta * one, "matrix"))
     nodes.append(Assign(S, ACTIVATIONS[activation](entry(Z)), "pointwise"))
@@ -341,16 +323,16 @@ def layer_nodes(dynamics: str, activation: str, gamma, net: bool, Y, K, beta, st
 
 
 @cache
-def network_layer(dynamics: str, activation: str, gamma, net: bool) -> Layer_:
+def network_layer(dynamics: str, activation: str, gamma, net: bool) -> LayerProducts:
     """The layer and its derived vector–Jacobian products (generic names)."""
     Y, V = array("Y"), array("V")
     K, beta = array("K", WIDTH, WIDTH), array("beta", WIDTH, 1)
     nodes, F = layer_nodes(dynamics, activation, gamma, net, Y, K, beta)
     z, s = entry(array("Z")), entry(array("S"))
     values = {"S": {"Z": value_form(ACTIVATIONS[activation], z, s)}}
-    arrays = Program(nodes).arrays()
+    arrays = arrays_of(nodes)
     backward, outputs = reverse(nodes, F, V, arrays, (Y, K, beta), values=values)
-    return Layer_(nodes, backward, outputs[Y], outputs[K], outputs[beta], Y, K, beta, F, V)
+    return LayerProducts(nodes, backward, outputs[Y], outputs[K], outputs[beta], Y, K, beta, F, V)
 
 
 # -- the terminal cost and the Tikhonov term -----------------------------------------------------
@@ -384,7 +366,7 @@ def _terminal(arch: Architecture):
         raise OcgenError("the loss is not a function of Wᵀy + μ and the label alone")
     nodes = (Assign(zeta, W.T * y + mu * sp.OneMatrix(1, POINTS), "matrix"),
              Assign(phi, loss, "pointwise"))
-    arrays = Program(nodes).arrays()
+    arrays = arrays_of(nodes)
     backward, outputs = reverse(nodes, phi, sp.S.One, arrays, (y, W, mu))
     cost = Assign(InternalSymbol("terminal", real=True), Total(entry(phi)), "number")
     return nodes + backward, cost, outputs
@@ -442,7 +424,7 @@ class NetworkDerivation:
     arch: Architecture
     tableau: ButcherTableau
     groups: tuple[int, ...]
-    layer: Layer_
+    layer: LayerProducts
     forward_start: tuple[Assign, ...]
     forward: tuple[Assign, ...]
     stage_unknowns: tuple[sp.MatrixSymbol, ...]
@@ -481,7 +463,7 @@ def _single_vector(expr, vectors: set):
 class _Step:
     """The generic one-state derivation read at matrix level (see the module docstring)."""
 
-    def __init__(self, disc: Discretisation, arch: Architecture, layer: Layer_):
+    def __init__(self, disc: Discretisation, arch: Architecture, layer: LayerProducts):
         sym, s = disc.symbols, disc.tableau.stages
         self.disc, self.layer, self.arch, self.s = disc, layer, arch, s
         self.y, self.p = array("y"), array("p")
@@ -820,12 +802,12 @@ def _derive(key, tableau, arch) -> NetworkDerivation:
                      else {s.name for s in node.value.free_symbols})
     values = tuple(Y.name for Y in step.Y)
     slopes = tuple(F.name for F in step.F)
-    kept = tuple(sorted((read & produced) | set(values) | set(slopes), key=_natural))
+    kept = tuple(sorted((read & produced) | set(values) | set(slopes), key=natural))
     return NetworkDerivation(arch, tableau, disc.groups, layer, start, forward, unknowns,
                              step.forward_post(), terminal, sweeps, kept, values, slopes)
 
 
-def _natural(name: str):
+def natural(name: str):
     head, _, tail = name.rpartition("_")
     return (head, int(tail)) if tail.isdigit() else (name, -1)
 

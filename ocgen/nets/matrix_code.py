@@ -23,9 +23,9 @@ from ..codegen import Emitter, _environment, _float, _NumPyPrinter, _numeric
 from ..derive import OutsideTheoryWarning
 from ..tableau import ButcherTableau, load_tableau
 from ..text import docstring_text, python_string
-from .matrix import (POINTS, Assign, NetworkDerivation, derive_network, entry, prune, reads,
-                     supports)
-from .model import Architecture, network_problem
+from .matrix import (POINTS, Assign, NetworkDerivation, array, arrays_of, derive_network,
+                     entry, natural, prune, reads, supports)
+from .model import MAX_SCALAR_WIDTH, Architecture, network_problem
 
 
 class _Printer(_NumPyPrinter):
@@ -132,7 +132,7 @@ class NodePrinter:
                 return None
             combination[v] = combination.get(v, 0) + c
         parts = []
-        for v in sorted(combination, key=lambda x: _natural(x.name)):
+        for v in sorted(combination, key=lambda x: natural(x.name)):
             c = _numeric(combination[v])
             if c == 0:
                 continue
@@ -204,8 +204,8 @@ class NodePrinter:
             first = next(t for t in texts if not t.startswith("-"))
             texts.remove(first)
             other = texts.pop(0)
-            ufunc = "subtract" if other.startswith("-") else "add"
-            lines = [f"{name} = numpy.{ufunc}({first}, {other[1:] if ufunc == 'subtract' else other})"]
+            ufunc, other = ("subtract", other[1:]) if other.startswith("-") else ("add", other)
+            lines = [f"{name} = numpy.{ufunc}({first}, {other})"]
         lines += [f"{name} -= {t[1:]}" if t.startswith("-") else f"{name} += {t}"
                   for t in texts]
         return lines
@@ -382,25 +382,15 @@ class _InPlace:
         return text, owned
 
 
-def _natural(name: str):
-    head, _, tail = name.rpartition("_")
-    return (head, int(tail)) if tail.isdigit() else (name, -1)
-
-
 def _arrays(derivation: NetworkDerivation) -> dict:
     """Every array of the generated code, by name (pointwise symbols are looked up here)."""
-    found = {}
     nodes = [*derivation.forward_start, *derivation.forward, *derivation.forward_post,
              *derivation.terminal, *derivation.layer.forward, *derivation.layer.backward]
     for sweep in derivation.sweeps.values():
         nodes += [*sweep.start, *sweep.loop, *sweep.core, *sweep.extras]
-    for node in nodes:
-        if isinstance(node.target, sp.MatrixSymbol):
-            found[node.target.name] = node.target
-        if node.kind == "matrix":
-            found.update((X.name, X) for X in node.value.atoms(sp.MatrixSymbol))
-    for name in ("c", "weight", "share", "y", "p"):
-        found.setdefault(name, sp.MatrixSymbol(name, 1, POINTS))
+    found = arrays_of(nodes)
+    for X in (array("y"), array("p"), array("c", 1, POINTS), array("weight", 1, POINTS)):
+        found.setdefault(X.name, X)  # read by pointwise nodes only
     return found
 
 
@@ -446,7 +436,7 @@ def network_context(derivation: NetworkDerivation) -> dict:
             "extras": code(sweep.extras, outputs),
             "unknowns": [X.name for X in sweep.unknowns],
             "multipliers": sorted((X.name for X in sweep.unknowns if X.name.startswith("lam")),
-                                  key=_natural),
+                                  key=natural),
             "previous": sweep.previous.name,
             "stage_costates": [X.name for X in sweep.stage_costates],
             "step_gradient": sweep.step_gradient.name}
@@ -508,12 +498,20 @@ def _render(key, tableau: ButcherTableau, arch: Architecture) -> str:
         **network_context(derivation))
 
 
-def network_module(arch: Architecture, tableau: ButcherTableau):
-    """The generated module a network trains with: the matrix-level one for the built-in
-    dynamics (any width), else the scalar derivation's module of the network problem."""
+def network_module(arch: Architecture, tableau: ButcherTableau, matrix: bool | None = None):
+    """The generated module a network trains with.
+
+    By default (``matrix`` None) the matrix-level module for the built-in dynamics, except
+    that an implicit tableau up to width MAX_SCALAR_WIDTH keeps the scalar derivation's module,
+    whose Newton solves converge where the matrix module's fixed-point iteration may not (large
+    h‖K‖); a problem file's network always has the scalar module. ``matrix`` True or False
+    asks for one of them.
+    """
     from ..cache import import_source
     from ..solve import generated_module
-    if not supports(arch):
+    if matrix is None:
+        matrix = supports(arch) and (tableau.is_explicit or arch.width > MAX_SCALAR_WIDTH)
+    if not matrix:
         return generated_module(tableau, network_problem(arch), arch.controls)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutsideTheoryWarning)

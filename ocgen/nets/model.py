@@ -41,6 +41,7 @@ MATRIX_DYNAMICS = ("tanh", "symmetric", "antisymmetric")
 """Dynamics derived at the level of matrices (:mod:`ocgen.nets.matrix`), so at any width up to
 MAX_MATRIX_WIDTH; the others are derived entry by entry, up to width 16."""
 MAX_MATRIX_WIDTH = 1024
+MAX_SCALAR_WIDTH = 16
 LOSSES = ("squares", "cross-entropy")
 CONTROL_MODES = ("step", "stage")
 
@@ -89,8 +90,9 @@ class Architecture:
             need(self.width <= MAX_MATRIX_WIDTH, "width",
                  f"at most {MAX_MATRIX_WIDTH}, found {self.width}")
         else:
-            need(self.width <= 16, "width", f"at most 16 (the scalar derivation unrolls K), "
-                                            f"found {self.width}")
+            need(self.width <= MAX_SCALAR_WIDTH, "width",
+                 f"at most {MAX_SCALAR_WIDTH} (the scalar derivation unrolls K), found "
+                 f"{self.width}")
         dynamics = (*DYNAMICS, "problem") if self.problem is not None else DYNAMICS
         need(self.problem is None or self.dynamics == "problem", "dynamics",
              "a problem file's network has dynamics \"problem\"")

@@ -1,9 +1,11 @@
 """Training a network: the discrete problem of MATH.md 6 minimised over x = (θ, W, μ[, h]).
 
-J and ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h come from the generated module (the derived costate sweep): the
-matrix-level module of :mod:`ocgen.nets.matrix` for the built-in dynamics, the scalar
-derivation's for a problem file's network. The only term added here is the smoothness in depth α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, a quadratic in
-the controls that couples neighbouring steps (it is not part of any one step's Lagrangian).
+J and ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h come from the generated module (the derived costate sweep):
+the matrix-level module of :mod:`ocgen.nets.matrix` for the built-in dynamics, the scalar
+derivation's for a problem file's network (:func:`~ocgen.nets.matrix_code.network_module`).
+The only term added here is the smoothness in depth α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, a
+quadratic in the controls that couples neighbouring steps (it is not part of any one step's
+Lagrangian).
 """
 
 from __future__ import annotations
