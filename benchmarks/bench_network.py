@@ -229,7 +229,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for numpy's BLAS, torch and XLA alike (default 1: the "
-                             "generated sweeps are single-threaded elementwise NumPy)")
+                             "generated sweeps run on one thread)")
     args = parser.parse_args()
 
     import threadpoolctl
@@ -247,7 +247,7 @@ def main():
 
     print(f"numpy {np.__version__}: {blas['internal_api']} {blas['version']}, kernel "
           f"{blas.get('architecture')}, {blas['num_threads']} BLAS threads; ocgen's generated "
-          "sweeps are elementwise NumPy (one thread)")
+          "sweeps are NumPy matrix products and ufuncs")
     print("environment: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in
                                       ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")))
     print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, CPU, float64")
