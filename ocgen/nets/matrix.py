@@ -337,8 +337,8 @@ def network_layer(dynamics: str, activation: str, gamma, net: bool) -> LayerProd
 
 # -- the terminal cost and the Tikhonov term -----------------------------------------------------
 def _member_symbols(arch: Architecture) -> tuple[OptimalControlProblem, dict]:
-    """The scalar network problem at width 1 (its loss and running cost are the ones used
-    here) and its symbols by name."""
+    """The scalar network problem at width 1 (its loss is the one used here) and its symbols
+    by name."""
     problem = network_problem(dataclasses.replace(arch, width=1, problem=None))
     names = {s.name: s for s in (*problem.states, *problem.controls,
                                  *(q for q, _ in problem.member_parameters),
@@ -583,10 +583,10 @@ class _Step:
                     nodes.append(Assign(self.Y[i], self.read(value), "pointwise"))
             return (), tuple(nodes), ()
         # implicit: Gauss–Seidel on Y_i = y + h Σ_j a_ij F_j from F_j = f(y, θ_g(j))
-        start, first = [], {}
+        start, started = [], set()
         for i, g in enumerate(disc.groups):
-            if g not in first:
-                first[g] = i
+            if g not in started:
+                started.add(g)
                 start += self.layer_forward(f"start_{g}", g, self.y)
             F_start = self.renaming(f"start_{g}", g)[0][self.layer.F]
             start.append(Assign(self.F[i], F_start, "matrix"))
