@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import sympy as sp
 from .errors import InputError
 from .expr import PROBLEM_FUNCTIONS, parse_expression
 from .files import read_data_file, tomllib
+from .library import data_texts
 from .limits import (MAX_CONTROLS, MAX_DERIVATIVE_NODES, MAX_MEMBER_PARAMETERS, MAX_STATES,
                      check_count, node_count)
 from .text import check_text, is_symbol_name
@@ -241,28 +241,22 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         check_name(pname, f"parameters.{pname}")
         constants[pname] = _parse(value, constants, f"parameters.{pname}", source)
 
-    member_params = []
-    raw_members = data.get("member_parameters", {})
-    if not isinstance(raw_members, dict):
-        raise fail("member_parameters", "expected a table of name = [values per member]")
-    check_count(len(raw_members), MAX_MEMBER_PARAMETERS, "member parameters", source=source,
-                key="member_parameters")
-    for pname, values in raw_members.items():
-        key = f"member_parameters.{pname}"
-        check_name(pname, key)
-        member_params.append((sp.Symbol(pname, real=True), _floats(values, key, source)))
+    def parameter_table(table, layout):
+        """(symbol, key, value) of a table of parameters, names checked."""
+        raw = data.get(table, {})
+        if not isinstance(raw, dict):
+            raise fail(table, f"expected a table of {layout}")
+        check_count(len(raw), MAX_MEMBER_PARAMETERS, table.replace("_", " "), source=source,
+                    key=table)
+        for pname, value in raw.items():
+            check_name(pname, f"{table}.{pname}")
+            yield sp.Symbol(pname, real=True), f"{table}.{pname}", value
 
-    free_params = []
-    raw_free = data.get("free_parameters", {})
-    if not isinstance(raw_free, dict):
-        raise fail("free_parameters", "expected a table of name = initial value")
-    check_count(len(raw_free), MAX_MEMBER_PARAMETERS, "free parameters", source=source,
-                key="free_parameters")
-    for pname, value in raw_free.items():
-        key = f"free_parameters.{pname}"
-        check_name(pname, key)
-        free_params.append((sp.Symbol(pname, real=True),
-                            _float(_parse(value, constants, key, source), key, source)))
+    member_params = [(sym, _floats(values, key, source)) for sym, key, values in
+                     parameter_table("member_parameters", "name = [values per member]")]
+    free_params = [(sym, _float(_parse(value, constants, key, source), key, source))
+                   for sym, key, value in
+                   parameter_table("free_parameters", "name = initial value")]
 
     declared = {s.name: s for s in (time, *states, *controls, *(p for p, _ in member_params),
                                      *(q for q, _ in free_params))}
@@ -385,9 +379,7 @@ def _bound(value, symbols, key, source) -> float:
 # -- the built-in problems --------------------------------------------------------------------
 @cache
 def _builtin_texts() -> dict[str, str]:
-    folder = resources.files("ocgen") / "data" / "problems"
-    return {e.name[:-5]: e.read_text(encoding="utf-8")
-            for e in sorted(folder.iterdir(), key=lambda e: e.name) if e.name.endswith(".toml")}
+    return data_texts("problems")
 
 
 def builtin_problem_names() -> list[str]:
