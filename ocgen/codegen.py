@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from functools import cache
@@ -364,7 +365,9 @@ def module_name(tableau: Method, problem: OptimalControlProblem, controls: str,
 
 
 def _slug(text: str, fallback: str) -> str:
-    """``text`` as lower-case ASCII letters, digits and single ``_`` (≤ 48), else ``fallback``."""
+    """``text`` as lower-case ASCII letters, digits and single ``_`` (≤ 48; accents dropped,
+    so Störmer gives stormer), else ``fallback``."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:48].rstrip("_")
     return slug or fallback
 

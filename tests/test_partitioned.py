@@ -84,6 +84,12 @@ def test_cli_solve_and_verify_accept_pairs(capsys):
         capsys.readouterr().out
 
 
+def test_generated_file_name_of_a_pair():
+    from ocgen.codegen import module_name
+    assert module_name(load_pair("verlet"), load_problem("harmonic"), "stage",
+                       "numpy") == "stormer_verlet_harmonic_stage_numpy"
+
+
 def test_a_pair_needs_a_problem_with_parts(capsys):
     assert main(["solve", "--tableau", "verlet", "--problem", "lq", "--steps", "4"]) == 2
     err = capsys.readouterr().err
