@@ -84,6 +84,19 @@ def test_cli_solve_and_verify_accept_pairs(capsys):
         capsys.readouterr().out
 
 
+def test_generation_of_a_pair_is_byte_identical_across_processes():
+    import os
+    import subprocess
+    import sys
+    from ocgen.codegen import generate
+    code = ("import sys; from ocgen.codegen import generate; "
+            "sys.stdout.write(generate('verlet', 'harmonic'))")
+    env = {**os.environ, "PYTHONHASHSEED": "7"}
+    other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    assert other == generate("verlet", "harmonic")
+
+
 def test_generated_file_name_of_a_pair():
     from ocgen.codegen import module_name
     assert module_name(load_pair("verlet"), load_problem("harmonic"), "stage",
