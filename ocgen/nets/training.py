@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from ..errors import InputError, OcgenError
 from ..derive import Method
+from ..errors import InputError, OcgenError
 from ..pair import load_method
 from ..solve import NUMERIC_ERRORS, generated_module
 from .datasets import Dataset
