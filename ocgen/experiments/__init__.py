@@ -1,0 +1,1 @@
+"""Experiments: grids of training runs and the studies that compare networks."""
