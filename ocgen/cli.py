@@ -457,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ocgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import network_commands  # noqa: F401  (registers ocgen train and ocgen predict)
+    from . import experiment_commands  # noqa: F401  (registers ocgen experiment)
     for register in COMMANDS:
         register(sub)
     return parser
