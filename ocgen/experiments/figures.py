@@ -5,6 +5,7 @@ pyplot state, files written whole or not at all)."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ..nets.plots import (_box, _figure, _flow_panel, _labels, _legend, _write_figure,
                           flow_plane)
@@ -46,6 +47,7 @@ def plot_time_steps(steps, path) -> None:
         h = np.asarray(h, dtype=float)
         x = np.arange(1, h.size + 1) - 0.4 + (k + 0.5) * width
         ax.bar(x, h, width=width, color=COLOURS[k % len(COLOURS)], label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer $n$")
     ax.set_ylabel("step size $h_n$")
     ax.set_title("learned time steps")
