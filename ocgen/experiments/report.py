@@ -23,7 +23,8 @@ CARRY = 0.95
 """A step-size profile is summarised by the fewest layers carrying this share of Σ h."""
 ACTIVE = 1e-9
 """A layer is active when its step exceeds this fraction of Σ h."""
-TIMING_KEYS = ("wall_time", "train_time", "timings", "executor", "counts", "finished")
+TIMING_KEYS = ("wall_time", "compute_time", "train_time", "timings", "executor", "counts",
+               "finished")
 """Keys of results.json that depend on the machine or the invocation, not on the runs."""
 
 
@@ -213,8 +214,8 @@ def markdown(results: dict) -> str:
     lines += ["- " + "; ".join(settings),
               f"- {_count(counts['tasks'], 'task')}: {counts['ran']} run now on {where}, "
               f"{counts['skipped']} finished earlier, {counts['failed']} failed",
-              f"- wall time of this invocation {_seconds(results['wall_time'])}; compute time of "
-              f"all tasks {_seconds(results['compute_time'])}", ""]
+              f"- wall time of this invocation's runs {_seconds(results['wall_time'])}; compute "
+              f"time of all runs {_seconds(results['compute_time'])}", ""]
     by_key = {r["key"]: r for r in results["runs"]}
     for name, group in results["datasets"].items():
         lines += _dataset_section(name, group, [by_key[k] for k in group["runs"]])

@@ -84,7 +84,6 @@ def run_experiment(spec, out=None, *, workers: int | None = None,
             results = build_results(spec, store, executor.describe(), counts,
                                     time.perf_counter() - start)
             results = write_report(results, spec, store, folder)
-            results["wall_time"] = time.perf_counter() - start
     finally:
         executor.close()
     return ExperimentResult(spec, folder, results)
