@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..errors import InputError, OcgenError
 from .tasks import execute
@@ -43,7 +43,10 @@ class LocalPool:
     def describe(self) -> dict:
         return {"executor": "process pool", "workers": self.workers}
 
-    def run(self, tasks: Iterable) -> Iterator[tuple]:
+    def run(self, tasks: Iterable, while_waiting: Callable[[], None] | None = None
+            ) -> Iterator[tuple]:
+        """(task, outcome) as the tasks finish; ``while_waiting()`` is called once, after all
+        are submitted (the caller's own work, done while the workers run)."""
         import multiprocessing
         tasks = list(tasks)
         if not tasks:
@@ -53,6 +56,8 @@ class LocalPool:
         pending = {pool.submit(execute, t.kind, t.payload): t for t in tasks}
         finished = False
         try:
+            if while_waiting is not None:
+                while_waiting()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -116,7 +121,9 @@ class DaskCluster:
             workers = None
         return {"executor": "dask", "scheduler": self.address, "workers": workers}
 
-    def run(self, tasks: Iterable) -> Iterator[tuple]:
+    def run(self, tasks: Iterable, while_waiting: Callable[[], None] | None = None
+            ) -> Iterator[tuple]:
+        """As :meth:`LocalPool.run`."""
         from distributed import as_completed
         tasks = list(tasks)
         if not tasks:
@@ -128,6 +135,8 @@ class DaskCluster:
             futures[future.key] = (future, task)
         remaining = dict(futures)
         try:
+            if while_waiting is not None:
+                while_waiting()
             for future in as_completed([f for f, _ in futures.values()],
                                        loop=self.client.loop):
                 task = remaining.pop(future.key)[1]

@@ -32,10 +32,10 @@ def plot_losses(curves, path) -> None:
     ax.set_xlabel("iteration + 1")
     ax.set_ylabel("loss")
     ax.set_title("loss: training (solid), validation (dashed)")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
     if curves:
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.11, top=0.93)
     _write_figure(fig, path)
 
 

@@ -10,6 +10,7 @@ convergence plot and a paragraph on what the orders mean.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,32 @@ def write_report(results: dict, spec: Spec, store: RunStore, folder: Path) -> di
     return results
 
 
+def prepare_report(spec: Spec) -> None:
+    """Derive the generated module of every network the report will draw, so that the
+    report's flows need no derivation later. Called while the workers run; best effort (a
+    network that cannot be built fails as a run, and is reported there)."""
+    from ..nets.datasets import GENERATORS, generate
+    from ..nets.model import Architecture, network_problem
+    from ..solve import generated_module
+    seen = set()
+    for task in spec.runs:
+        c, data = task.config, task.payload["dataset"]
+        try:
+            dimension = generate(data, 1).dimension if data in GENERATORS else data.dimension
+            arch = Architecture(width=c["width"] or dimension, layers=c["layers"],
+                                **{k: c[k] for k in ARCHITECTURE_OPTIONS})
+            key = (c["tableau"], arch)
+            if key not in seen:
+                seen.add(key)
+                generated_module(task.payload["tableau"], network_problem(arch), arch.controls)
+        except Exception:  # noqa: BLE001 - the run reports it
+            continue
+
+
+ARCHITECTURE_OPTIONS = ("dynamics", "activation", "depth", "horizon", "loss", "mean_loss",
+                        "tikhonov", "smoothness", "gamma", "controls")
+
+
 def _file_stem(name: str) -> str:
     stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(name).name)
     return stem or "data"
@@ -174,7 +201,11 @@ def _flow(run: dict, payload: dict, store: RunStore):
     """(label, the training points after each layer, labels, W, μ) of a finished run."""
     from ..nets.datasets import load_data
     from ..nets.model import load_network
-    network = load_network(store.path(run["key"], "model.json"))
+    from ..tableau import load_tableau
+    # the model file names its tableau "model": put back the run's own, whose generated
+    # module prepare_report derived already
+    network = replace(load_network(store.path(run["key"], "model.json")),
+                      tableau=load_tableau(payload["tableau"]))
     c = run["config"]
     training, _ = load_data(payload["dataset"], c["train_size"], c["validation_size"],
                             noise=c["noise"], seed=c["seed"])

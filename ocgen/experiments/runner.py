@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import executors
-from .report import build_results, write_report
+from .report import build_results, prepare_report, write_report
 from .spec import Spec, load_spec
 from .store import RunStore, check_folder, create_folder
 
@@ -72,7 +72,7 @@ def run_experiment(spec, out=None, *, workers: int | None = None,
             if progress is not None:
                 progress(done, len(spec.tasks), failed)
             ran = 0
-            for task, outcome in executor.run(pending):
+            for task, outcome in executor.run(pending, lambda: prepare_report(spec)):
                 store.save(task, outcome)
                 ran += 1
                 done += 1
