@@ -517,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "derived, checked discrete optimality conditions.")
     parser.add_argument("--version", action="version", version=f"ocgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import network_commands
-    for register in (*COMMANDS, *network_commands.COMMANDS):
+    from . import experiment_commands, network_commands
+    for register in (*COMMANDS, *network_commands.COMMANDS, *experiment_commands.COMMANDS):
         register(sub)
     return parser
 
