@@ -71,6 +71,23 @@ def test_options_are_those_of_train():
     assert set(option_checks()) == names
 
 
+def test_problem_networks_and_pairs_in_a_spec(tmp_path):
+    """A problem file's network and a Hamiltonian pair are grid options like any other; the
+    problem file's contents are part of each run's hash."""
+    problem = tmp_path / "net.toml"
+    problem.write_text(Path("examples/network_problem.toml").read_text())
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[[grid]]\ndataset = "moons"\ntableau = "rk4"\nlayers = 2\n'
+                    'problem = "net.toml"\n\n[[grid]]\ndataset = "moons"\n'
+                    'tableau = "stormer_verlet"\nlayers = 2\nwidth = 2\n'
+                    'dynamics = "hamiltonian"\nreversible = true\n')
+    first = load_spec(str(spec))
+    assert len(first.runs) == 2
+    problem.write_text(problem.read_text().replace("y1/4", "y1/5"))
+    second = load_spec(str(spec))
+    assert first.runs[0].key != second.runs[0].key and first.runs[1].key == second.runs[1].key
+
+
 def test_builtin_specs_expand_and_shrink():
     rk, rk_quick = load_spec("paper-rk"), load_spec("paper-rk", quick=True)
     assert len(rk.runs) == len(rk_quick.runs) == 16
@@ -122,7 +139,7 @@ def test_overrides_and_hyphenated_names(tmp_path):
      'dataset = ["spiral", "spirals"]\ntableau = "rk4"\nlayers = 2\n',
      "grid[1].dataset[1]: unknown data set 'spirals'"),
     ('[grid]\ndataset = "spiral"\ntableau = ["rk4", "rk5"]\nlayers = 2\n',
-     "grid.tableau[1]: unknown tableau 'rk5'"),
+     "grid.tableau[1]: unknown tableau or pair 'rk5'"),
     ('[grid]\ndataset = "spiral"\ntableau = "rk4"\n', "grid: no value for 'layers'"),
     ('[grid]\ndataset = "spiral"\ntableau = "rk4"\nlayers = 2\ndepth = ["resnet", "odenet+"]\n',
      "grid.depth[1]: expected one of net, resnet, odenet, odenet-simplex"),

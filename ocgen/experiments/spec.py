@@ -33,6 +33,8 @@ from typing import Any, Callable
 from .. import limits
 from ..errors import InputError
 from ..files import read_bytes, read_data_file, tomllib
+from ..pair import load_method
+from ..tableau import ButcherTableau
 from ..text import check_text
 
 SPEC_KEYS = ("name", "description", "options", "grid", "quick", "consistency")
@@ -136,7 +138,8 @@ def option_checks() -> dict[str, Callable[[Any], Any]]:
         "dynamics": _choice(DYNAMICS), "activation": _choice(ACTIVATIONS),
         "depth": _choice(DEPTHS), "horizon": _real(0, True), "controls": _choice(CONTROL_MODES),
         "loss": _choice(LOSSES), "mean_loss": _boolean, "tikhonov": _real(0, False),
-        "smoothness": _real(0, False), "gamma": _real(0, False),
+        "smoothness": _real(0, False), "gamma": _real(0, False), "problem": _text,
+        "reversible": _boolean,
     }
 
 
@@ -358,10 +361,9 @@ class _Resolver:
         """(display name, payload value, identity) of a tableau name or file."""
         source, key = place
         if name not in self._tableaux:
-            from ..tableau import load_tableau
             path = self._path(name, (".toml", ".json"))
             try:
-                tableau = load_tableau(path if path is not None else name)
+                tableau = load_method(path if path is not None else name)
             except InputError as err:  # the message names the tableau file and its key
                 raise InputError(str(err), source=source, key=key) from None
             if path is None:
@@ -395,6 +397,19 @@ class _Resolver:
                 self._datasets[name] = (name, data, identity, True)
         return self._datasets[name]
 
+    def problem(self, name: str, place: tuple) -> dict:
+        """The table of the problem file ``name`` (a network's problem; its contents are
+        part of the run's identity)."""
+        source, key = place
+        path = self._path(name, (".toml", ".json"))
+        if path is None:
+            raise InputError(f"expected a .toml or .json problem file, found {name!r}",
+                             source=source, key=key)
+        try:
+            return read_data_file(path)
+        except InputError as err:  # the message names the problem file
+            raise InputError(str(err), source=source, key=key) from None
+
     def _path(self, name: str, suffixes) -> Path | None:
         """The file ``name`` names, or None for a built-in name. A relative path is relative
         to the spec file's folder (to the current folder for a built-in spec)."""
@@ -425,14 +440,22 @@ class _Resolver:
                 config["train_size"] = DEFAULT_TRAIN_SIZE
             if config["validation_size"] is None:
                 config["validation_size"] = DEFAULT_VALIDATION_SIZE
+        problem = None
+        if config.get("problem") is not None:
+            problem = self.problem(config["problem"], places["problem"])
         identity = {"kind": "train", **config, "dataset": data_identity,
-                    "tableau": tableau_identity}
-        payload = dict(config, dataset=data, tableau=tableau)
+                    "tableau": tableau_identity, "problem": problem}
+        payload = dict(config, dataset=data, tableau=tableau, problem=problem)
         return Task("train", config_hash(identity), config, payload)
 
     def consistency_task(self, name: str, layers: list[int], key: str) -> Task:
         shown, tableau, identity = self.tableau(_checked(_text, name, self.source, key),
                                                 (self.source, key))
+        if not isinstance(tableau, (str, ButcherTableau)) or (
+                isinstance(tableau, str) and not isinstance(load_method(tableau),
+                                                            ButcherTableau)):
+            raise InputError("the consistency study takes a tableau, not a partitioned pair",
+                             source=self.source, key=key)
         from .consistency import PROBLEM_VERSION
         config = {"tableau": shown, "layers": layers}
         full = {"kind": "consistency", "problem": PROBLEM_VERSION, "tableau": identity,
