@@ -268,7 +268,7 @@ def costate(theta, trajectory, h=None, params=None, form="multiplier", full=True
     for n in range(n_steps - 1, -1, -1):
         p, P, lam, g_u, g_w, dh, rho = step(times[n], sizes[n], tuple(states[n]), tuple(flat_Y[n]), tuple(flat_F[n]),
                                             controls[n], q_rows, w, p, rho, zero, full)
-        g_free = g_free + numpy.sum(g_w, axis=-1)
+        g_free = g_free + numpy.reshape(g_w, (len(FREE_NAMES), members)).sum(axis=-1)
         costates.append(p)
         multipliers.append(lam)
         gradients.append(g_u)

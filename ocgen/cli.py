@@ -253,7 +253,8 @@ def positive_int(text: str) -> int:
 
 def _problem_arguments(p, steps: bool = False) -> None:
     p.add_argument("--tableau", required=True, metavar="T",
-                   help="built-in name (case-insensitive, aliases) or a .toml/.json file")
+                   help="built-in name of a tableau or of a partitioned pair (for a problem "
+                        "with parts; case-insensitive, aliases) or a .toml/.json file")
     p.add_argument("--problem", required=True, metavar="P",
                    help="built-in problem (lq, nl, vdp, tanh_ensemble, tv_tracking, ...) or a "
                         ".toml file")
@@ -291,11 +292,12 @@ def _inputs(args):
     """Load tableau and problem; report MATH.md 3.3 on stderr once."""
     import warnings
 
-    from .derive import OutsideTheoryWarning, outside_theory_reason
+    from .derive import OutsideTheoryWarning, component_tableaux, outside_theory_reason
+    from .pair import load_method
     from .problem import load_problem
-    from .tableau import load_tableau
-    tableau = load_tableau(args.tableau, exact_decimals=args.exact_decimals)
+    tableau = load_method(args.tableau, exact_decimals=args.exact_decimals)
     problem = load_problem(args.problem)
+    component_tableaux(problem, tableau)  # a pair needs a problem with parts
     reason = outside_theory_reason(tableau, args.controls)
     if reason:
         print(f"ocgen: warning: {reason}", file=sys.stderr)
@@ -515,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "derived, checked discrete optimality conditions.")
     parser.add_argument("--version", action="version", version=f"ocgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import network_commands
-    for register in (*COMMANDS, *network_commands.COMMANDS):
+    from . import experiment_commands, network_commands
+    for register in (*COMMANDS, *network_commands.COMMANDS, *experiment_commands.COMMANDS):
         register(sub)
     return parser
 

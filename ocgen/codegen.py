@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from functools import cache
@@ -22,10 +23,12 @@ from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__
 from .errors import OcgenError
-from .derive import CostateStep, Discretisation, InternalSymbol, LinearStages, discretise
+from .derive import (CostateStep, Discretisation, InternalSymbol, LinearStages, Method,
+                     discretise)
 from .files import write_text_atomic, written_in_place
-from .problem import OptimalControlProblem, load_problem
-from .tableau import ButcherTableau, as_number, load_tableau
+from .pair import PartitionedTableau, load_method
+from .problem import PARTS, OptimalControlProblem, load_problem
+from .tableau import as_number
 from .text import docstring_text, python_string
 
 BACKENDS = ("numpy", "casadi")
@@ -173,7 +176,7 @@ def _reuse_slopes(step: CostateStep, disc: Discretisation) -> CostateStep:
         previous_time_costate=replace(step.previous_time_costate))
 
 
-def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
+def input_hash(tableau: Method, problem: OptimalControlProblem, controls: str,
                backend: str) -> str:
     """SHA-256 of everything the generated text depends on (first 16 hex digits)."""
     described = {
@@ -191,6 +194,8 @@ def input_hash(tableau: ButcherTableau, problem: OptimalControlProblem, controls
                     "member_parameters": [(str(p), v) for p, v in problem.member_parameters],
                     "free_parameters": [(str(q), v) for q, v in problem.free_parameters]},
     }
+    if problem.partition:  # only then, so that the hashes of other problems stay as they were
+        described["problem"]["partition"] = list(problem.partition)
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -266,6 +271,17 @@ def numpy_context(disc: Discretisation) -> dict:
     ctx["grid_control"] = (emit.block([f"u[..., {l}, :]" for l in range(m)],
                                       list(disc.grid_control))
                            if disc.grid_control is not None else None)
+    ctx["inverse"] = None
+    if disc.inverse_sequence is not None:
+        emit.reset()
+        ctx["inverse"] = emit.sequence(list(disc.inverse_sequence),
+                                       members | set(disc.next_symbols))
+        ctx["unpack_inverse"] = "\n    ".join(
+            [f"{', '.join(map(str, disc.next_symbols))}, = y_next"] + ctx["unpack"].split(
+                "\n    ")[1:])
+        ctx["inverse_returns"] = ", ".join([_tuple([str(x) for row in sym.Y for x in row]),
+                                            _tuple([str(x) for row in sym.F for x in row]),
+                                            _tuple([str(x) for x in sym.y])])
     return ctx
 
 
@@ -274,6 +290,7 @@ def _common_context(disc: Discretisation, backend: str) -> dict:
     templates get no raw user strings."""
     problem, tableau, sym = disc.problem, disc.tableau, disc.symbols
     lower, upper = problem.bounds_arrays()
+    pair = isinstance(tableau, PartitionedTableau)
     parameter_names = [p.name for p, _ in problem.member_parameters]
     free_names = [q.name for q, _ in problem.free_parameters]
     listed = lambda symbols: docstring_text(", ".join(map(str, symbols)))  # noqa: E731
@@ -290,11 +307,18 @@ def _common_context(disc: Discretisation, backend: str) -> dict:
         "free_names_literal": _tuple([python_string(n) for n in free_names]),
         "free_values": [_float(v) for _, v in problem.free_parameters],
         "w": [str(x) for x in sym.free],
-        "kind": tableau.kind, "controls": disc.controls,
+        "kind": (f"partitioned pair, {'implicit' if disc.implicit else 'explicit'} on this "
+                 "problem") if pair else tableau.kind,
+        "controls": disc.controls,
+        "parts_doc": "; ".join(
+            docstring_text(f"{key} part ({part.name}): "
+                           + ", ".join(map(str, problem.part_states(k))))
+            for k, (key, part) in enumerate(zip(PARTS, tableau.parts))) if pair else "",
+        "partition": list(problem.partition) if pair else [],
         "version": __version__, "hash": input_hash(tableau, problem, disc.controls, backend),
         "s": tableau.stages, "d": problem.state_dim, "m": problem.control_dim,
         "n_groups": disc.n_groups, "groups": list(disc.groups),
-        "c": [_float(sp.N(x, 17)) for x in tableau.c],
+        "c": [_float(sp.N(x, 17)) for x in disc.stage_times],
         "group_weights": [_float(sp.N(x, 17)) for x in disc.group_weights],
         "t0": _float(problem.t0), "T": _float(problem.T),
         "initial_states_literal": _nested(problem.initial_states),
@@ -313,14 +337,15 @@ def _nested(rows) -> str:
 
 
 def generate(tableau, problem, controls: str = "stage", backend: str = "numpy") -> str:
-    """The source text of a standalone module for (tableau, problem, controls, backend)."""
+    """The source text of a standalone module for (tableau or pair, problem, controls,
+    backend)."""
     if backend not in BACKENDS:
         raise OcgenError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    return _render(load_tableau(tableau), load_problem(problem), controls, backend)
+    return _render(load_method(tableau), load_problem(problem), controls, backend)
 
 
 @cache
-def _render(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
+def _render(tableau: Method, problem: OptimalControlProblem, controls: str,
             backend: str) -> str:
     disc = discretise(problem, tableau, controls)
     if backend == "numpy":
@@ -331,7 +356,7 @@ def _render(tableau: ButcherTableau, problem: OptimalControlProblem, controls: s
     return _environment().get_template(f"{backend}/module.py.j2").render(**context)
 
 
-def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, controls: str,
+def module_name(tableau: Method, problem: OptimalControlProblem, controls: str,
                 backend: str) -> str:
     """A file-system friendly name, e.g. ``rk4_lq_stage_numpy``, safe whatever the names hold."""
     from .tableau import normalise_name
@@ -340,7 +365,9 @@ def module_name(tableau: ButcherTableau, problem: OptimalControlProblem, control
 
 
 def _slug(text: str, fallback: str) -> str:
-    """``text`` as lower-case ASCII letters, digits and single ``_`` (≤ 48), else ``fallback``."""
+    """``text`` as lower-case ASCII letters, digits and single ``_`` (≤ 48; accents dropped,
+    so Störmer gives stormer), else ``fallback``."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:48].rstrip("_")
     return slug or fallback
 

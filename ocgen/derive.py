@@ -14,6 +14,12 @@ Every discrete optimality condition is obtained by differentiating ℓ: ∂ℓ/�
 stage multipliers Λ_i, p_n = ∂ℓ/∂y, ρ_n = ∂ℓ/∂t, ∂J_h/∂u_g = ∂ℓ/∂u_g, ∂J_h/∂h_n = ∂ℓ/∂h,
 and for free parameters q, ∂J_h/∂q = ∂Φ/∂q + Σ_n ∂ℓ_n/∂q.
 The partner form applies the partner tableau Ã to p' = −∇_y H (MATH.md 3.2).
+
+A partitioned pair (ocgen.pair; MATH.md 3.4) is a tableau per state component: component k
+of the problem's ``partition`` part π(k) uses that part's (A, b) in its stage and step
+equations, so ℓ has a_ij, b_i replaced by a^(k)_ij, b^(k)_i in the terms of component k. Time
+and the running cost are components of the first part: stage times τ_i = t + c_i h and cost
+weights b_i are the first part's. Its partner form applies the partner pair.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from .errors import OcgenError
-from .problem import OptimalControlProblem
+from .errors import InputError, OcgenError
+from .pair import PartitionedTableau
+from .problem import PARTS, OptimalControlProblem
 from .tableau import ButcherTableau, is_zero
 
 CONTROL_MODES = ("stage", "tied", "step")
@@ -97,11 +104,45 @@ def _control_law(H, H_u, controls):
     return law, note
 
 
+# -- methods: one tableau, or a pair of tableaux -------------------------------------------------
+Method = ButcherTableau | PartitionedTableau
+
+
+def component_tableaux(problem: OptimalControlProblem,
+                       method: Method) -> tuple[ButcherTableau, ...]:
+    """The tableau of each state component: ``method`` itself, or for a pair the part that the
+    problem's ``partition`` assigns to the component. InputError when a pair meets a problem
+    whose states are not split into parts."""
+    if isinstance(method, ButcherTableau):
+        return (method,) * problem.state_dim
+    if not problem.partition:
+        raise InputError(f"{method.name} is a partitioned pair, but the problem {problem.name} "
+                         "does not split its states into parts: give the problem a table "
+                         "parts = {first = [...], second = [...]} (or use a single tableau)",
+                         source=problem.source or None, key="parts")
+    return tuple(method.parts[k] for k in problem.partition)
+
+
+def clock(method: Method) -> ButcherTableau:
+    """The tableau of time and of the running cost: ``method``, or a pair's first part (t' = 1
+    and the cost y⁰' = L are components of the first part), so stage times τ_i = t + c_i h and
+    cost weights b_i are its."""
+    return method if isinstance(method, ButcherTableau) else method.first
+
+
+def _weighted_parts(method: Method) -> list[tuple[str, ButcherTableau]]:
+    """(name of the weights, tableau) of each part: [("b", A)] or [("b", A), ("b̂", Â)]."""
+    if isinstance(method, ButcherTableau):
+        return [("b", method)]
+    return [("b", method.first), ("b̂", method.second)]
+
+
 # -- control parametrisations -----------------------------------------------------------------
-def control_groups(tableau: ButcherTableau, mode: str) -> tuple[int, ...]:
+def control_groups(tableau: Method, mode: str) -> tuple[int, ...]:
     """The control parameter each stage uses (MATH.md 2): stage i → group g(i).
 
-    ``stage``: one per stage; ``tied``: stages with equal c_i share one; ``step``: one per step.
+    ``stage``: one per stage; ``tied``: stages with equal c_i (for a pair: equal c_i and ĉ_i)
+    share one; ``step``: one per step.
     """
     s = tableau.stages
     if mode == "stage":
@@ -109,11 +150,12 @@ def control_groups(tableau: ButcherTableau, mode: str) -> tuple[int, ...]:
     if mode == "step":
         return (0,) * s
     if mode == "tied":
+        parts = [part for _, part in _weighted_parts(tableau)]
         firsts: list[int] = []
         groups = []
         for i in range(s):
             same = [g for g, j in enumerate(firsts)
-                    if is_zero(tableau.c[i] - tableau.c[j], tableau.tolerance)]
+                    if all(is_zero(part.c[i] - part.c[j], tableau.tolerance) for part in parts)]
             if not same:
                 firsts.append(i)
                 same = [len(firsts) - 1]
@@ -123,24 +165,28 @@ def control_groups(tableau: ButcherTableau, mode: str) -> tuple[int, ...]:
                      f"{', '.join(CONTROL_MODES)})")
 
 
-def outside_theory_reason(tableau: ButcherTableau, mode: str) -> str | None:
-    """Why the discrete problem is ill-posed (MATH.md 3.3) or the method inconsistent, or None."""
-    total = sum(tableau.b)
-    if not is_zero(total - 1, tableau.tolerance):
-        return (f"{tableau.name} has Σ b_i = {total} ≠ 1: the method is not consistent (order "
-                "0), so the discrete problem does not approximate the continuous one")
-    if mode == "step" or tableau.weights_positive:
+def outside_theory_reason(tableau: Method, mode: str) -> str | None:
+    """Why the discrete problem is ill-posed (MATH.md 3.3) or the method inconsistent, or None.
+    For a pair, the weights of both parts count."""
+    parts = _weighted_parts(tableau)
+    for label, part in parts:
+        total = sum(part.b)
+        if not is_zero(total - 1, part.tolerance):
+            return (f"{tableau.name} has Σ {label}_i = {total} ≠ 1: the method is not consistent "
+                    "(order 0), so the discrete problem does not approximate the continuous one")
+    if mode == "step" or all(part.weights_positive for _, part in parts):
         return None
-    zero = ", ".join(f"b_{i + 1} = 0" for i in tableau.zero_weights)
-    negative = ", ".join(f"b_{i + 1} = {tableau.b[i]}" for i in tableau.negative_weights)
-    parts = []
+    zero = ", ".join(f"{label}_{i + 1} = 0" for label, part in parts for i in part.zero_weights)
+    negative = ", ".join(f"{label}_{i + 1} = {part.b[i]}" for label, part in parts
+                         for i in part.negative_weights)
+    reasons = []
     if zero:
-        parts.append(f"{zero}: those stage controls carry no running cost, the discrete problem "
+        reasons.append(f"{zero}: those stage controls carry no running cost, the discrete problem "
                      "loses coercivity and need not converge (controls grow like 1/h)")
     if negative:
-        parts.append(f"{negative}: negative weights make the discrete problem unbounded below")
+        reasons.append(f"{negative}: negative weights make the discrete problem unbounded below")
     return (f"{tableau.name} with {mode} controls is outside the theory of RK discretisations "
-            f"of optimal control (MATH.md 3.3): {'; '.join(parts)}. Use --controls step "
+            f"of optimal control (MATH.md 3.3): {'; '.join(reasons)}. Use --controls step "
             "(one control per step), which converges with order 2.")
 
 
@@ -196,12 +242,18 @@ class LinearStages:
 class Discretisation:
     """The discrete optimality system of (problem, tableau, controls), for one generic step.
 
+    ``tableau`` is a ButcherTableau or a PartitionedTableau (a tableau per component).
     Forward: explicit methods have ``stage_sequence`` (Y_i, F_i in order); implicit ones
     ``stage_residual`` R(Y) = Y_i − y − h Σ_j a_ij f_j and its Jacobian, then ``slopes``.
+    A pair is explicit on a problem when its stage equations can be ordered so that each uses
+    earlier ones only (Störmer–Verlet on separable problems). ``inverse_sequence``: for a pair
+    whose step can be undone explicitly on this problem, the assignments computing Y_i, F_i and
+    y_n from y_{n+1} (symbols ``y_next``); else None. ``partner_note`` says why there is no
+    partner form when ``partner`` is None.
     """
 
     problem: OptimalControlProblem
-    tableau: ButcherTableau
+    tableau: Method
     controls: str
     groups: tuple[int, ...]
     symbols: StepSymbols
@@ -220,16 +272,24 @@ class Discretisation:
     partner: "CostateStep | None"
     grid_control: tuple[sp.Expr, ...] | None
     outside_theory: str | None
+    inverse_sequence: tuple[tuple[sp.Symbol, sp.Expr], ...] | None = None
+    next_symbols: tuple[sp.Symbol, ...] = ()
+    partner_note: str | None = None
 
     @property
     def n_groups(self) -> int:
         return max(self.groups) + 1
 
     @property
+    def stage_times(self) -> tuple[sp.Expr, ...]:
+        """c: stage i runs at τ_i = t + c_i h (for a pair, the first part's c)."""
+        return clock(self.tableau).c
+
+    @property
     def group_weights(self) -> tuple[sp.Expr, ...]:
         """w_g = Σ_{i: g(i)=g} b_i: the quadrature weight of each control parameter, so that
-        ∂J_h/∂u_g ≈ h w_g H_u (MATH.md 3.2)."""
-        b = self.tableau.b
+        ∂J_h/∂u_g ≈ h w_g H_u (MATH.md 3.2); for a pair, the first part's weights b."""
+        b = clock(self.tableau).b
         return tuple(sum((b[i] for i, g in enumerate(self.groups) if g == group), sp.S.Zero)
                      for group in range(self.n_groups))
 
@@ -285,23 +345,37 @@ def _at(problem, tableau, sym, groups, i, expr, costate=(), system=None):
                                      sym.Y[i], sym.u[groups[i]], costate))
 
 
+def _ordered(assignments) -> tuple[tuple[sp.Symbol, sp.Expr], ...] | None:
+    """The assignments (x, e) in an order in which each e uses only earlier targets — the
+    given order, taking the first ready assignment each time — or None when some depend on
+    each other cyclically (then the equations are implicit)."""
+    targets = {x for x, _ in assignments}
+    pending = [(x, e, e.free_symbols & targets) for x, e in assignments]
+    done: set = set()
+    ordered = []
+    while pending:
+        for index, (x, e, needs) in enumerate(pending):
+            if needs <= done:
+                break
+        else:
+            return None
+        ordered.append((x, e))
+        done.add(x)
+        del pending[index]
+    return tuple(ordered)
+
+
 def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
-    """Solve E(U) = 0, linear in U, by back substitution (last stage first) or as M U = r."""
+    """Solve E(U) = 0, linear in U with E = −U + (terms in the other unknowns): by substitution
+    in dependency order (last stage first where possible), or as M U = r."""
     flat_u = [x for row in unknowns for x in row]
     flat_e = [e for row in equations for e in row]
     if sequential:
-        sequence = []
-        for row_u, row_e in zip(reversed(unknowns), reversed(equations)):
-            for x, e in zip(row_u, row_e):
-                value = e + x
-                if any(value.has(v) for v in row_u):
-                    break  # not explicit after all
-                sequence.append((x, value))
-            else:
-                continue
-            break
-        else:
-            return LinearStages(unknowns, tuple(sequence), None, None)
+        sequence = _ordered([(x, e + x) for row_u, row_e in zip(reversed(unknowns),
+                                                                 reversed(equations))
+                             for x, e in zip(row_u, row_e)])
+        if sequence is not None:
+            return LinearStages(unknowns, sequence, None, None)
     zero = dict.fromkeys(flat_u, 0)
     M = -sp.Matrix(flat_e).jacobian(flat_u)
     r = sp.Matrix([e.xreplace(zero) for e in flat_e])
@@ -309,9 +383,11 @@ def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
                         sp.ImmutableMatrix(r.applyfunc(sp.expand)))
 
 
-def discretise(problem: OptimalControlProblem, tableau: ButcherTableau,
+def discretise(problem: OptimalControlProblem, tableau: Method,
                controls: str = "stage") -> Discretisation:
-    """Derive the discrete optimality system of ``problem`` under ``tableau`` (MATH.md 2–3).
+    """Derive the discrete optimality system of ``problem`` under ``tableau`` (a Butcher
+    tableau, or a partitioned pair for a problem whose states are split into parts;
+    MATH.md 2–3).
 
     Warns (OutsideTheoryWarning) when stage controls meet zero or negative weights.
     """
@@ -323,57 +399,61 @@ def discretise(problem: OptimalControlProblem, tableau: ButcherTableau,
 
 @cache
 def _discretise(problem, tableau, controls) -> Discretisation:
+    parts = component_tableaux(problem, tableau)
     groups = control_groups(tableau, controls)
     reason = outside_theory_reason(tableau, controls)
     system = continuous_system(problem)
     sym = step_symbols(problem, tableau, max(groups) + 1)
     s, d = tableau.stages, problem.state_dim
-    A, b = tableau.A, tableau.b
-    at = lambda i, e, **kw: _at(problem, tableau, sym, groups, i, e, system=system, **kw)  # noqa: E731
+    A, b = [part.A for part in parts], [part.b for part in parts]  # per component
+    weights = clock(tableau).b  # of the running cost
+    at = lambda i, e, **kw: _at(problem, clock(tableau), sym, groups, i, e, system=system,  # noqa: E731
+                                **kw)
     f = [[at(i, fk) for fk in problem.dynamics] for i in range(s)]
     L = [at(i, problem.running_cost) for i in range(s)]
+    nonzero = lambda x: not is_zero(x, tableau.tolerance)  # noqa: E731
+
+    def combination(k, coefficients, values):
+        """Σ_j coefficients[j] values[j] over the non-zero coefficients, for component k."""
+        return sum((coefficients[j] * values[j][k] for j in range(s)
+                    if nonzero(coefficients[j])), sp.S.Zero)
 
     # forward: stage equations and the step
-    nonzero = lambda x: not is_zero(x, tableau.tolerance)  # noqa: E731
-    if tableau.is_explicit:
-        sequence = []
-        for i in range(s):
-            for k in range(d):
-                sequence.append((sym.Y[i][k], sym.y[k] + sym.h * sum(
-                    (A[i, j] * sym.F[j][k] for j in range(i) if nonzero(A[i, j])), sp.S.Zero)))
-            sequence.extend((sym.F[i][k], f[i][k]) for k in range(d))
-        stage_sequence, residual, jacobian = tuple(sequence), None, None
+    canonical = []
+    for i in range(s):
+        canonical += [(sym.Y[i][k], sym.y[k] + sym.h * combination(k, A[k].row(i), sym.F))
+                      for k in range(d)]
+        canonical += [(sym.F[i][k], f[i][k]) for k in range(d)]
+    if isinstance(tableau, ButcherTableau):
+        stage_sequence = tuple(canonical) if tableau.is_explicit else None
     else:
-        residual = sp.ImmutableMatrix([
-            sym.Y[i][k] - sym.y[k] - sym.h * sum((A[i, j] * f[j][k] for j in range(s)
-                                                  if nonzero(A[i, j])), sp.S.Zero)
-            for i in range(s) for k in range(d)])
+        stage_sequence = _ordered(canonical)
+    residual = jacobian = None
+    if stage_sequence is None:
+        residual = sp.ImmutableMatrix([sym.Y[i][k] - sym.y[k] - sym.h * combination(
+            k, A[k].row(i), f) for i in range(s) for k in range(d)])
         flat_Y = [x for row in sym.Y for x in row]
         jacobian = sp.ImmutableMatrix(residual.jacobian(flat_Y))
-        stage_sequence = None
     slopes = tuple((sym.F[i][k], f[i][k]) for i in range(s) for k in range(d))
-    next_state = tuple(sym.y[k] + sym.h * sum((b[i] * sym.F[i][k] for i in range(s)
-                                               if nonzero(b[i])), sp.S.Zero) for k in range(d))
-    step_cost = sym.h * sum((b[i] * L[i] for i in range(s) if nonzero(b[i])), sp.S.Zero)
+    next_state = tuple(sym.y[k] + sym.h * combination(k, b[k], sym.F) for k in range(d))
+    step_cost = sym.h * sum((weights[i] * L[i] for i in range(s) if nonzero(weights[i])),
+                            sp.S.Zero)
     terminal = problem.terminal_cost.xreplace(_step_names(problem, sym, system, sym.t, sym.y))
     terminal_costate = tuple(sp.diff(terminal, yk) for yk in sym.y)
     terminal_parameter_gradient = tuple(sp.diff(terminal, q) for q in sym.free)
 
     # the step Lagrangian and its stationarity conditions (multiplier form, MATH.md 3.1)
-    step_map = [sym.y[k] + sym.h * sum((b[i] * f[i][k] for i in range(s) if nonzero(b[i])),
-                                       sp.S.Zero) for k in range(d)]
-    stage_map = [[sym.y[k] + sym.h * sum((A[i, j] * f[j][k] for j in range(s)
-                                          if nonzero(A[i, j])), sp.S.Zero) - sym.Y[i][k]
+    step_map = [sym.y[k] + sym.h * combination(k, b[k], f) for k in range(d)]
+    stage_map = [[sym.y[k] + sym.h * combination(k, A[k].row(i), f) - sym.Y[i][k]
                   for k in range(d)] for i in range(s)]
     lagrangian = (step_cost + sum(pk * e for pk, e in zip(sym.p, step_map))
                   + sum(sym.lam[i][k] * stage_map[i][k] for i in range(s) for k in range(d))
                   + sym.rho * (sym.t + sym.h))
     stationarity = [[sp.diff(lagrangian, sym.Y[i][k]) for k in range(d)] for i in range(s)]
-    multiplier_stages = _solve_linear(stationarity, sym.lam, tableau.is_explicit)
-    W = [[b[i] * sym.p[k] + sum((A[j, i] * sym.lam[j][k] for j in range(s)
-                                 if nonzero(A[j, i])), sp.S.Zero) for k in range(d)]
+    multiplier_stages = _solve_linear(stationarity, sym.lam, stage_sequence is not None)
+    W = [[b[k][i] * sym.p[k] + combination(k, A[k].col(i), sym.lam) for k in range(d)]
          for i in range(s)]
-    stage_costates = tuple(tuple(W[i][k] / b[i] if nonzero(b[i]) else (W[i][k] / sym.h)
+    stage_costates = tuple(tuple(W[i][k] / b[k][i] if nonzero(b[k][i]) else (W[i][k] / sym.h)
                                  for k in range(d)) for i in range(s))
     multiplier = CostateStep(
         stages=multiplier_stages,
@@ -384,8 +464,13 @@ def _discretise(problem, tableau, controls) -> Discretisation:
         step_gradient=sp.diff(lagrangian, sym.h),
         previous_time_costate=sp.diff(lagrangian, sym.t))
 
-    partner = None if tableau.zero_weights else _partner_form(problem, tableau, sym, groups,
-                                                             system, at)
+    partner_note = _partner_obstacle(problem, tableau)
+    partner = None if partner_note else _partner_form(problem, tableau, sym, groups, system,
+                                                      at, stage_sequence is not None)
+    inverse, next_symbols = None, ()
+    if isinstance(tableau, PartitionedTableau) and stage_sequence is not None:
+        next_symbols = _vec("y_next", d)
+        inverse = _inverse_step(sym, next_symbols, A, b, f, combination)
     # φ(y, p) is the law of an unconstrained control of one trajectory: with bounds it is not
     # the minimiser of H, and for an ensemble the shared control solves Σ_k H_u = 0 instead.
     grid = None
@@ -399,40 +484,112 @@ def _discretise(problem, tableau, controls) -> Discretisation:
         stage_jacobian=jacobian, slopes=slopes, next_state=next_state, step_cost=step_cost,
         terminal_cost=terminal, terminal_costate=terminal_costate,
         terminal_parameter_gradient=terminal_parameter_gradient, lagrangian=lagrangian,
-        multiplier=multiplier, partner=partner, grid_control=grid, outside_theory=reason)
+        multiplier=multiplier, partner=partner, grid_control=grid, outside_theory=reason,
+        inverse_sequence=inverse, next_symbols=next_symbols if inverse else (),
+        partner_note=partner_note)
 
 
-def _partner_form(problem, tableau, sym, groups, system, at) -> CostateStep:
+def _inverse_step(sym, y_next, A, b, f, combination):
+    """The step undone: from y_{n+1}, Y_i = y_{n+1} + h Σ_j (a_ij − b_j) F_j, F_i = f(τ_i, Y_i,
+    u_g(i)) and y_n = y_{n+1} − h Σ_i b_i F_i (the stage equations with y_n eliminated), in an
+    order that is explicit — or None when it is not (the step is then undone only by solving
+    equations)."""
+    s, d = len(sym.Y), len(sym.y)
+    assignments = []
+    for i in range(s):
+        assignments += [(sym.Y[i][k], y_next[k] + sym.h * combination(
+            k, [A[k][i, j] - b[k][j] for j in range(s)], sym.F)) for k in range(d)]
+        assignments += [(sym.F[i][k], f[i][k]) for k in range(d)]
+    assignments += [(sym.y[k], y_next[k] - sym.h * combination(k, b[k], sym.F))
+                    for k in range(d)]
+    return _ordered(assignments)
+
+
+def _partner_obstacle(problem, tableau) -> str | None:
+    """Why the partner form (MATH.md 3.2, 3.4) cannot be written, or None.
+
+    It needs every weight non-zero. For a pair with b ≠ b̂ the partner pair integrates p_k with
+    the other part's weights w, so every f_l and L that depends on state k must carry those
+    weights: f_l of the other part only (separable dynamics) and L only through the states of
+    the second part (the cost has the first part's weights).
+    """
+    zeros = [f"{label}_{i + 1} = 0" for label, part in _weighted_parts(tableau)
+             for i in part.zero_weights]
+    if zeros:
+        return (f"{tableau.name} has {', '.join(zeros)}: the partner form divides by every "
+                "weight; use the multiplier form (MATH.md 3.3)")
+    if isinstance(tableau, ButcherTableau) or tableau.same_weights:
+        return None
+    for k, (y, part) in enumerate(zip(problem.states, problem.partition)):
+        same = [problem.states[l] for l, other in enumerate(problem.partition)
+                if other == part and y in problem.dynamics[l].free_symbols]
+        if same:
+            return (f"{tableau.name} has b ≠ b̂, so its partner pair is the costate scheme of "
+                    f"separable problems only, but the dynamics of {same[0]} depend on {y} "
+                    f"(both in the {PARTS[part]} part); use the multiplier form (MATH.md 3.4)")
+        if part == 0 and y in problem.running_cost.free_symbols:
+            return (f"{tableau.name} has b ≠ b̂, so the costate of {y} (first part) has the "
+                    f"weights b̂, but the running cost, with the weights b, depends on {y}; use "
+                    "the multiplier form (MATH.md 3.4)")
+    return None
+
+
+def _partner_form(problem, tableau, sym, groups, system, at, sequential) -> CostateStep:
     """The partner PRK on p' = −∇_y H, solved backwards (MATH.md 3.2):
 
     P_i = p_{n+1} + h Σ_j (b_j − ã_ij) ∇_y H(j),  p_n = p_{n+1} + h Σ_i b_i ∇_y H(i),
     ∂J_h/∂u_g = Σ_{i: g(i)=g} h b_i ∇_u H(i),  ∂J_h/∂h = Σ_i b_i H(i) (+ ∂/∂t shifts),
     and this step's part of ∂J_h/∂q, Σ_i h b_i ∂H/∂q(i).
+
+    For a pair, component k uses the part of the partner pair (:meth:`PartitionedTableau.
+    partner`) of its state, with its weights w^(k) in place of b (MATH.md 3.4). Where the
+    weights differ (b ≠ b̂) the gradients weigh each term by its own part:
+    b_i H(i) becomes β_i L(i) + Σ_k b^(k)_i P_ik f_k(i), β the cost weights.
     """
     s, d = tableau.stages, problem.state_dim
-    b, At = tableau.b, tableau.partner().A
+    b = clock(tableau).b
+    if isinstance(tableau, ButcherTableau):
+        partners = (tableau.partner(),) * d
+    else:
+        partners = tuple(tableau.partner().parts[k] for k in problem.partition)
     Hy = [[at(i, e, costate=sym.P[i]) for e in system.H_y] for i in range(s)]
-    Hu = [[at(i, e, costate=sym.P[i]) for e in system.H_u] for i in range(s)]
-    H = [at(i, system.hamiltonian, costate=sym.P[i]) for i in range(s)]
-    coeff = [[sp.expand(b[j] - At[i, j]) for j in range(s)] for i in range(s)]
-    equations = [[sym.p[k] + sym.h * sum(coeff[i][j] * Hy[j][k] for j in range(s)
-                                         if not is_zero(coeff[i][j], tableau.tolerance))
+    coeff = [[[sp.expand(partners[k].b[j] - partners[k].A[i, j]) for j in range(s)]
+              for i in range(s)] for k in range(d)]
+    equations = [[sym.p[k] + sym.h * sum(coeff[k][i][j] * Hy[j][k] for j in range(s)
+                                         if not is_zero(coeff[k][i][j], tableau.tolerance))
                   - sym.P[i][k] for k in range(d)] for i in range(s)]
-    stages = _solve_linear(equations, sym.P, tableau.is_explicit)
-    gradient = tuple(tuple(sum((sym.h * b[i] * Hu[i][l] for i in range(s) if groups[i] == g),
-                               sp.S.Zero) for l in range(problem.control_dim))
+    stages = _solve_linear(equations, sym.P, sequential)
+    previous = tuple(sym.p[k] + sym.h * sum(partners[k].b[i] * Hy[i][k] for i in range(s))
+                     for k in range(d))
+    if isinstance(tableau, ButcherTableau) or tableau.same_weights:
+        weight = b
+
+        def part(i, derivative):  # ∂H(i), weighed by b_i
+            return at(i, derivative(system.hamiltonian), costate=sym.P[i])
+    else:
+        own = [t.b for t in component_tableaux(problem, tableau)]
+        weight = (sp.S.One,) * s
+
+        def part(i, derivative):  # β_i ∂L(i) + Σ_k b^(k)_i P_ik ∂f_k(i)
+            return (b[i] * at(i, derivative(problem.running_cost))
+                    + sum(own[k][i] * sym.P[i][k] * at(i, derivative(fk))
+                          for k, fk in enumerate(problem.dynamics)))
+
+    by = lambda x: (lambda e: sp.diff(e, x))  # noqa: E731
+    gradient = tuple(tuple(sum((sym.h * weight[i] * part(i, by(u)) for i in range(s)
+                                if groups[i] == g), sp.S.Zero) for u in problem.controls)
                      for g in range(max(groups) + 1))
-    H_t = [at(i, sp.diff(system.hamiltonian, problem.time), costate=sym.P[i]) for i in range(s)]
+    H = [part(i, lambda e: e) for i in range(s)]
+    H_t = [part(i, by(problem.time)) for i in range(s)]
+    c = clock(tableau).c
     return CostateStep(
         stages=stages,
-        previous_costate=tuple(sym.p[k] + sym.h * sum(b[i] * Hy[i][k] for i in range(s))
-                               for k in range(d)),
+        previous_costate=previous,
         stage_costates=sym.P,
         control_gradient=gradient,
-        parameter_gradient=tuple(sum((sym.h * b[i] * at(i, sp.diff(system.hamiltonian, q),
-                                                          costate=sym.P[i]) for i in range(s)),
+        parameter_gradient=tuple(sum((sym.h * weight[i] * part(i, by(q)) for i in range(s)),
                                      sp.S.Zero) for q in problem.free_parameter_symbols),
-        step_gradient=sym.rho + sum((b[i] * (H[i] + sym.h * tableau.c[i] * H_t[i])
+        step_gradient=sym.rho + sum((weight[i] * (H[i] + sym.h * c[i] * H_t[i])
                                      for i in range(s)), sp.S.Zero),
-        previous_time_costate=sym.rho + sum((sym.h * b[i] * H_t[i] for i in range(s)),
+        previous_time_costate=sym.rho + sum((sym.h * weight[i] * H_t[i] for i in range(s)),
                                             sp.S.Zero))

@@ -34,14 +34,17 @@ def add_train(sub) -> None:
     p.add_argument("--dataset", required=True, metavar="NAME|FILE",
                    help="donut1d, donut2d, spiral, squares, moons, or a .csv/.npz file")
     p.add_argument("--tableau", required=True, metavar="T",
-                   help="built-in name (case-insensitive, aliases) or a .toml/.json file")
+                   help="built-in name (case-insensitive, aliases) or a .toml/.json file; a "
+                        "partitioned pair (e.g. stormer_verlet) for hamiltonian dynamics")
     p.add_argument("--layers", type=positive_int, required=True, metavar="L")
     p.add_argument("--width", type=positive_int, metavar="d",
                    help="state width (default: the data's dimension; points are padded with "
                         "zeros)")
     p.add_argument("--dynamics", choices=DYNAMICS, default="tanh",
                    help="tanh: sigma(K y + beta); symmetric: -K' sigma(K y + beta); "
-                        "antisymmetric: sigma((K - K' - gamma I) y + beta)")
+                        "antisymmetric: sigma((K - K' - gamma I) y + beta); hamiltonian: "
+                        "y' = sigma(K z + beta1), z' = -sigma(K' y + beta2) with the width "
+                        "split into y and z (even width; use a pair such as stormer_verlet)")
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh")
     p.add_argument("--depth", choices=DEPTHS, default="resnet",
                    help="net (h = 1), resnet (h = T/L), odenet (h >= 0 learned), "
@@ -62,6 +65,10 @@ def add_train(sub) -> None:
                    help="alpha2/2 sum_n |theta_{n+1} - theta_n|^2 / h_n")
     p.add_argument("--gamma", type=float, default=0.01,
                    help="damping of the antisymmetric dynamics")
+    p.add_argument("--reversible", action="store_true",
+                   help="rebuild the states backwards in the costate sweep instead of storing "
+                        "them (a pair with an explicit inverse step, e.g. stormer_verlet with "
+                        "hamiltonian dynamics): memory flat in the number of layers")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lipschitz")
     p.add_argument("--iterations", type=positive_int, default=1000, metavar="N")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
@@ -105,7 +112,8 @@ def cmd_train(args) -> int:
                        dynamics=args.dynamics, activation=args.activation, depth=args.depth,
                        horizon=args.horizon, controls=args.controls, loss=args.loss,
                        mean_loss=args.mean_loss, tikhonov=args.tikhonov,
-                       smoothness=args.smoothness, gamma=args.gamma)
+                       smoothness=args.smoothness, gamma=args.gamma,
+                       reversible=args.reversible)
     finally:
         if bar is not None:
             bar.close()

@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ import sympy as sp
 import tomli_w
 
 from .errors import InputError
+from .library import data_texts, name_index
 from .files import read_data_file
 from .numbers import is_zero, show
 from .numbers import digits as rounded_digits
@@ -378,15 +378,9 @@ def is_pair_data(data: dict) -> bool:
 
 
 # -- the library -----------------------------------------------------------------------------
-def _builtin_dir():
-    return resources.files("ocgen") / "data" / "pairs"
-
-
 @cache
 def _builtin_files() -> dict[str, str]:
-    return {entry.name[:-5]: entry.read_text(encoding="utf-8")
-            for entry in sorted(_builtin_dir().iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".toml")}
+    return data_texts("pairs")
 
 
 @cache
@@ -399,14 +393,7 @@ def builtin_pairs() -> tuple[PartitionedTableau, ...]:
 
 @cache
 def _index() -> dict[str, PartitionedTableau]:
-    index: dict[str, PartitionedTableau] = {}
-    for pair in builtin_pairs():
-        for key in {normalise_name(n) for n in (pair.name, Path(pair.source).stem,
-                                                 *pair.aliases)}:
-            if key in index and index[key] is not pair:
-                raise RuntimeError(f"built-in pair name {key!r} used twice")  # a packaging bug
-            index[key] = pair
-    return index
+    return name_index(builtin_pairs(), "pair")
 
 
 def builtin_pair_names() -> list[str]:

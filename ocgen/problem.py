@@ -4,7 +4,9 @@ MATH.md section 1. An *ensemble* problem has several initial states (rows of
 ``initial_states``) that share one control; costs are summed over the ensemble, and
 ``member_parameters`` (e.g. labels) take one value per member. ``free_parameters`` are
 constants optimised with the controls (output weights of a network, rate constants of a
-parameter estimation); ∂J/∂q is derived like every other condition. Problems come from Python
+parameter estimation); ∂J/∂q is derived like every other condition. A ``partition`` splits the
+states into the two parts of a partitioned Runge–Kutta pair (:mod:`ocgen.pair`): part 0 is
+integrated by the pair's first tableau, part 1 by its second. Problems come from Python
 (:class:`OptimalControlProblem`) or TOML files parsed by the whitelisting parser.
 """
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import sympy as sp
 from .errors import InputError
 from .expr import PROBLEM_FUNCTIONS, parse_expression
 from .files import read_data_file, tomllib
+from .library import data_texts
 from .limits import (MAX_CONTROLS, MAX_DERIVATIVE_NODES, MAX_MEMBER_PARAMETERS, MAX_STATES,
                      check_count, node_count)
 from .text import check_text, is_symbol_name
@@ -55,6 +57,8 @@ class OptimalControlProblem:
     control_bounds: tuple[tuple[float, float], ...] = ()
     member_parameters: tuple[tuple[sp.Symbol, tuple[float, ...]], ...] = ()
     free_parameters: tuple[tuple[sp.Symbol, float], ...] = ()
+    partition: tuple[int, ...] = ()
+    """The part (0: first, 1: second) of each state, or () when the states are not split."""
     solution: ClosedForm | None = None
     description: str = ""
     citation: str = ""
@@ -105,6 +109,8 @@ class OptimalControlProblem:
             raise InputError("a closed-form solution describes one trajectory; an ensemble "
                              f"({members} initial states) cannot have one", key="solution",
                              **where)
+        if self.partition:
+            _check_partition(self.partition, d, self.source)
         if self.control_bounds and len(self.control_bounds) != m:
             raise InputError(f"expected bounds for {m} controls", key="bounds", **where)
         for (lo, hi), u in zip(self.control_bounds, self.controls):
@@ -142,6 +148,19 @@ class OptimalControlProblem:
         """The free parameters q, optimised with the controls."""
         return tuple(q for q, _ in self.free_parameters)
 
+    def part_states(self, part: int) -> tuple[sp.Symbol, ...]:
+        """The states of ``part`` (0: first, 1: second) of the partition."""
+        return tuple(y for y, k in zip(self.states, self.partition) if k == part)
+
+    @property
+    def is_separable(self) -> bool:
+        """Split into parts, with the dynamics of each part free of that part's states: y' = f(t,
+        z, u), z' = g(t, y, u) (the problems of splitting methods such as Ruth's)."""
+        return bool(self.partition) and not any(
+            y in self.dynamics[l].free_symbols
+            for y, k in zip(self.states, self.partition)
+            for l, other in enumerate(self.partition) if other == k)
+
     @property
     def is_autonomous(self) -> bool:
         return not any(self.time in e.free_symbols for e in (*self.dynamics, self.running_cost))
@@ -173,6 +192,17 @@ def _check_symbols(expr: sp.Expr, allowed: set, key: str, source: str) -> None:
                          source=source, key=key)
 
 
+def _check_partition(partition, d: int, source: str) -> None:
+    if len(partition) != d or any(k not in (0, 1) for k in partition):
+        raise InputError(f"partition must give the part (0 or 1) of each of the {d} states, "
+                         f"found {partition!r}", source=source, key="parts")
+    for k, name in enumerate(PARTS):
+        if k not in partition:
+            raise InputError(f"the {name} part has no states (a pair integrates each part with "
+                             "one of its tableaux; give both parts at least one state)",
+                             source=source, key=f"parts.{name}")
+
+
 def _check_differentiable(problem: OptimalControlProblem) -> None:
     """f, L and Φ must have derivatives SymPy can write down (no Abs, sign, Piecewise …), of
     at most MAX_DERIVATIVE_NODES nodes in all: the derivation works on these."""
@@ -197,7 +227,9 @@ def _check_differentiable(problem: OptimalControlProblem) -> None:
 # -- files -----------------------------------------------------------------------------------
 _KEYS = {"name", "description", "citation", "time", "states", "controls", "parameters",
          "member_parameters", "horizon", "initial_state", "initial_states", "dynamics",
-         "running_cost", "terminal_cost", "bounds", "solution", "free_parameters"}
+         "running_cost", "terminal_cost", "bounds", "solution", "free_parameters", "parts"}
+PARTS = ("first", "second")
+"""The keys of the ``parts`` table, in the order of the parts of a pair (ocgen.pair)."""
 
 
 def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
@@ -241,28 +273,22 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         check_name(pname, f"parameters.{pname}")
         constants[pname] = _parse(value, constants, f"parameters.{pname}", source)
 
-    member_params = []
-    raw_members = data.get("member_parameters", {})
-    if not isinstance(raw_members, dict):
-        raise fail("member_parameters", "expected a table of name = [values per member]")
-    check_count(len(raw_members), MAX_MEMBER_PARAMETERS, "member parameters", source=source,
-                key="member_parameters")
-    for pname, values in raw_members.items():
-        key = f"member_parameters.{pname}"
-        check_name(pname, key)
-        member_params.append((sp.Symbol(pname, real=True), _floats(values, key, source)))
+    def parameter_table(table, layout):
+        """(symbol, key, value) of a table of parameters, names checked."""
+        raw = data.get(table, {})
+        if not isinstance(raw, dict):
+            raise fail(table, f"expected a table of {layout}")
+        check_count(len(raw), MAX_MEMBER_PARAMETERS, table.replace("_", " "), source=source,
+                    key=table)
+        for pname, value in raw.items():
+            check_name(pname, f"{table}.{pname}")
+            yield sp.Symbol(pname, real=True), f"{table}.{pname}", value
 
-    free_params = []
-    raw_free = data.get("free_parameters", {})
-    if not isinstance(raw_free, dict):
-        raise fail("free_parameters", "expected a table of name = initial value")
-    check_count(len(raw_free), MAX_MEMBER_PARAMETERS, "free parameters", source=source,
-                key="free_parameters")
-    for pname, value in raw_free.items():
-        key = f"free_parameters.{pname}"
-        check_name(pname, key)
-        free_params.append((sp.Symbol(pname, real=True),
-                            _float(_parse(value, constants, key, source), key, source)))
+    member_params = [(sym, _floats(values, key, source)) for sym, key, values in
+                     parameter_table("member_parameters", "name = [values per member]")]
+    free_params = [(sym, _float(_parse(value, constants, key, source), key, source))
+                   for sym, key, value in
+                   parameter_table("free_parameters", "name = initial value")]
 
     declared = {s.name: s for s in (time, *states, *controls, *(p for p, _ in member_params),
                                      *(q for q, _ in free_params))}
@@ -320,6 +346,8 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
                                for i, v in enumerate(pair)))
         bounds = tuple(pairs)
 
+    partition = _partition(data["parts"], states, source) if "parts" in data else ()
+
     solution = None
     if "solution" in data:
         sol = data["solution"]
@@ -347,9 +375,47 @@ def problem_from_dict(data: dict, source: str = "") -> OptimalControlProblem:
         time=time, states=tuple(states), controls=tuple(controls), dynamics=dynamics,
         running_cost=running, terminal_cost=terminal, t0=t0, T=T, initial_states=initial,
         control_bounds=bounds, member_parameters=tuple(member_params),
-        free_parameters=tuple(free_params), solution=solution,
+        free_parameters=tuple(free_params), partition=partition, solution=solution,
         description=data.get("description", ""), citation=data.get("citation", ""),
         source=source)
+
+
+def _partition(table, states, source) -> tuple[int, ...]:
+    """The ``parts`` table, e.g. ``{first = ["q"], second = ["p"]}``: each state in exactly one
+    part, each part a non-empty list of declared state names."""
+    if not isinstance(table, dict):
+        raise InputError("expected a table: first = [state names], second = [state names]",
+                         source=source, key="parts")
+    for key in table:
+        if key not in PARTS:
+            raise InputError("unknown key (expected first and second: the states integrated by "
+                             "the first and by the second tableau of a pair)", source=source,
+                             key=f"parts.{key}")
+    names = [s.name for s in states]
+    part: dict[str, int] = {}
+    for k, key in enumerate(PARTS):
+        if key not in table:
+            raise InputError(f"missing key {key!r} (the states of the {key} part)",
+                             source=source, key="parts")
+        value = table[key]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise InputError(f"expected a non-empty list of state names, found {value!r}",
+                             source=source, key=f"parts.{key}")
+        for i, name in enumerate(value):
+            where = f"parts.{key}[{i}]"
+            if name not in names:
+                raise InputError(f"{name!r} is not a declared state (states: "
+                                 f"{', '.join(names)})", source=source, key=where)
+            if name in part:
+                raise InputError(f"{name!r} is already in the {PARTS[part[name]]} part (each "
+                                 "state belongs to exactly one part)", source=source, key=where)
+            part[name] = k
+    missing = [n for n in names if n not in part]
+    if missing:
+        raise InputError(f"the parts do not cover the state: {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} in no part (each state belongs "
+                         "to exactly one of first, second)", source=source, key="parts")
+    return tuple(part[n] for n in names)
 
 
 def _parse(value, symbols, key, source) -> sp.Expr:
@@ -385,9 +451,7 @@ def _bound(value, symbols, key, source) -> float:
 # -- the built-in problems --------------------------------------------------------------------
 @cache
 def _builtin_texts() -> dict[str, str]:
-    folder = resources.files("ocgen") / "data" / "problems"
-    return {e.name[:-5]: e.read_text(encoding="utf-8")
-            for e in sorted(folder.iterdir(), key=lambda e: e.name) if e.name.endswith(".toml")}
+    return data_texts("problems")
 
 
 def builtin_problem_names() -> list[str]:

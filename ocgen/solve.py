@@ -25,17 +25,18 @@ from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator
 
 from .cache import import_source
 from .codegen import generate
-from .derive import OutsideTheoryWarning, discretise
+from .derive import Method, OutsideTheoryWarning, clock, discretise
 from .errors import OcgenError, SolveError
 from .limits import check_memory
+from .pair import load_method
 from .problem import OptimalControlProblem, load_problem
-from .tableau import ButcherTableau, load_tableau
 
 
 def generated_module(tableau, problem, controls: str = "stage",
                      backend: str = "numpy") -> tuple[ModuleType, dict[str, float]]:
-    """The imported generated module and the seconds spent deriving and generating it."""
-    tableau, problem = load_tableau(tableau), load_problem(problem)
+    """The imported generated module and the seconds spent deriving and generating it
+    (``tableau``: a tableau or a pair)."""
+    tableau, problem = load_method(tableau), load_problem(problem)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutsideTheoryWarning)
@@ -54,7 +55,7 @@ class Solution:
     u(t_n, y_n, p_n) (N+1, M, K) or None when φ is not known in closed form.
     """
 
-    tableau: ButcherTableau
+    tableau: Method
     problem: OptimalControlProblem
     controls_mode: str
     backend: str
@@ -96,7 +97,7 @@ class Solution:
             "controls": self.controls.tolist(),
             "stage_controls": self.stage_controls.tolist(),
             "stage_times": (self.t[:-1, None] + self.h[:, None] *
-                            np.array([float(c) for c in self.tableau.c])).tolist(),
+                            np.array([float(c) for c in clock(self.tableau).c])).tolist(),
             "stage_values": squeeze(self.stage_values).tolist(),
             "stage_costates": squeeze(self.stage_costates).tolist(),
             "grid_control": (squeeze(self.grid_control).tolist()
@@ -151,7 +152,7 @@ def _safe_weights(module: ModuleType) -> np.ndarray:
     return np.where(w > 0, w, 1.0 / module.STAGES)
 
 
-def check_steps(steps, tableau: ButcherTableau, problem: OptimalControlProblem,
+def check_steps(steps, tableau: Method, problem: OptimalControlProblem,
                 backend: str = "numpy") -> None:
     """The number of steps N must be a positive integer (not a bool, not a float), and the
     solve's arrays must fit in memory (:func:`ocgen.limits.check_memory`)."""
@@ -396,7 +397,7 @@ def solve(tableau, problem, steps: int, controls: str = "stage", *, h=None,
     has negative curvature (:func:`smallest_curvature`). Raises :class:`SolveError` when the
     sweeps fail at the initial controls (overflow, singular stage equations).
     """
-    tableau, problem = load_tableau(tableau), load_problem(problem)
+    tableau, problem = load_method(tableau), load_problem(problem)
     check_steps(steps, tableau, problem)
     module, timings = generated_module(tableau, problem, controls)
     h = step_sizes(module, steps, h)

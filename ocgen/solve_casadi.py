@@ -32,7 +32,7 @@ from .errors import OcgenError, SolveError
 from .problem import load_problem
 from .solve import (Solution, active_bounds, bound_entries, check_steps, generated_module,
                     kkt_residual, negative_curvature, smallest_eigenvalue, step_sizes)
-from .tableau import load_tableau
+from .pair import load_method
 
 #: IPOPT statuses with no usable iterate: solve_casadi raises :class:`IpoptError`.
 IPOPT_ERRORS = {
@@ -158,7 +158,7 @@ def solve_casadi(tableau, problem, steps: int, controls: str = "stage", *, h=Non
     or fails outright; returns ``converged=False`` with IPOPT's status as ``message`` when it
     stops early (iteration limit, acceptable level, restoration failure, ...).
     """
-    tableau, problem = load_tableau(tableau), load_problem(problem)
+    tableau, problem = load_method(tableau), load_problem(problem)
     check_steps(steps, tableau, problem, "casadi")
     if symbolic not in ("MX", "SX"):
         raise OcgenError(f"symbolic must be 'MX' or 'SX', found {symbolic!r}")

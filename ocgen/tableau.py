@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import tomli_w
 from .errors import InputError, OcgenError
 from .expr import parse_number
 from .files import read_data_file
+from .library import data_texts, name_index, normalise_name
 from .limits import MAX_STAGES, check_count
 from .numbers import as_number, decimal_text, is_zero, rounded, rounding_note, show
 from .numbers import digits as rounded_digits
@@ -347,20 +346,9 @@ def _matrix(rows, source: str, exact_decimals: bool) -> list[list[sp.Expr]]:
 
 
 # -- the library -----------------------------------------------------------------------------
-def normalise_name(name: str) -> str:
-    """Lookup key: lower case without spaces, '-', '_', '.', '(' and ')'."""
-    return re.sub(r"[\s\-_.()]", "", name).lower()
-
-
-def _builtin_dir():
-    return resources.files("ocgen") / "data" / "tableaux"
-
-
 @cache
 def _builtin_files() -> dict[str, str]:
-    return {entry.name[:-5]: entry.read_text(encoding="utf-8")
-            for entry in sorted(_builtin_dir().iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".toml")}
+    return data_texts("tableaux")
 
 
 @cache
@@ -373,14 +361,7 @@ def builtin_tableaux() -> tuple[ButcherTableau, ...]:
 
 @cache
 def _index() -> dict[str, ButcherTableau]:
-    index: dict[str, ButcherTableau] = {}
-    for tableau in builtin_tableaux():
-        for key in {normalise_name(n) for n in (tableau.name, Path(tableau.source).stem,
-                                                 *tableau.aliases)}:
-            if key in index and index[key] is not tableau:
-                raise RuntimeError(f"built-in name {key!r} used twice")  # a packaging bug
-            index[key] = tableau
-    return index
+    return name_index(builtin_tableaux(), "tableau")
 
 
 def builtin_names() -> list[str]:

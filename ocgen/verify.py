@@ -32,12 +32,13 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import sympy as sp
 
-from .derive import CONTROL_MODES, InternalSymbol, OutsideTheoryWarning, continuous_system, \
-    control_groups, outside_theory_reason
+from .derive import CONTROL_MODES, InternalSymbol, Method, OutsideTheoryWarning, clock, \
+    continuous_system, control_groups, discretise, outside_theory_reason
 from .errors import OcgenError, SolveError
 from .limits import check_memory
+from .pair import PartitionedTableau, load_method
 from .problem import OptimalControlProblem, load_problem
-from .tableau import ButcherTableau, load_tableau
+from .tableau import ButcherTableau
 
 __all__ = ["QUANTITIES", "JUDGED", "Verification", "Reference", "verify", "reference_solution",
            "ensemble_control_law", "rates",
@@ -423,12 +424,22 @@ def _solver(backend: str):
     raise OcgenError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
-def _predicted(tableau: ButcherTableau, controls: str) -> tuple[int | None, str]:
-    from .order import classical_order, control_order
-
+def _predicted(tableau: Method, controls: str,
+               problem: OptimalControlProblem) -> tuple[int | None, str]:
+    """The predicted order: the optimal-control order for stage and tied controls, min(order,
+    2) for step controls (for a pair, its order on separable problems when the problem is
+    separable for its parts)."""
+    if isinstance(tableau, PartitionedTableau):
+        from .pair_order import classical_order, control_order, separable_order
+        separable = problem.is_separable
+        order_of = separable_order if separable else classical_order
+        which = "order on separable problems" if separable else "classical order"
+    else:
+        from .order import classical_order, control_order
+        order_of, which = classical_order, "classical order"
     if controls == "step":
-        p = classical_order(tableau).order
-        return min(p, 2), (f"step controls: min(classical order {p}, 2) (MATH.md 2, 5; equal to "
+        p = order_of(tableau).order
+        return min(p, 2), (f"step controls: min({which} {p}, 2) (MATH.md 2, 5; equal to "
                            "min(control order, 2) whenever the control order is defined)")
     result = control_order(tableau)
     if result.order is None:
@@ -438,10 +449,10 @@ def _predicted(tableau: ButcherTableau, controls: str) -> tuple[int | None, str]
                           "(MATH.md 4)")
 
 
-def _warm_start(previous, tableau: ButcherTableau, groups: tuple[int, ...], steps: int,
+def _warm_start(previous, tableau: Method, groups: tuple[int, ...], steps: int,
                 T0: float, T: float) -> np.ndarray:
     """The coarser optimum's controls interpolated to the new grid (times t_n + c̄_g h)."""
-    c = np.array([float(x) for x in tableau.c])
+    c = np.array([float(x) for x in clock(tableau).c])
     G = max(groups) + 1
     cg = np.array([c[[i for i, g in enumerate(groups) if g == k]].mean() for k in range(G)])
     old_t = (previous.t[:-1, None] + previous.h[:, None] * cg[None, :]).ravel()
@@ -454,17 +465,26 @@ def _warm_start(previous, tableau: ButcherTableau, groups: tuple[int, ...], step
     return out.reshape(steps, G, -1)
 
 
-def _symplecticity(tableau: ButcherTableau) -> float | None:
-    """max |b_i ã_ij + b_j a_ji − b_i b_j| of the pair, in floating point (exactly 0)."""
-    if tableau.zero_weights:
-        return None
-    At = tableau.partner().A
-    s = tableau.stages
-    b = [float(x) for x in tableau.b]
-    A = [[float(tableau.A[i, j]) for j in range(s)] for i in range(s)]
-    Ap = [[float(At[i, j]) for j in range(s)] for i in range(s)]
-    return max(abs(b[i] * Ap[i][j] + b[j] * A[j][i] - b[i] * b[j])
-               for i in range(s) for j in range(s))
+def _symplecticity(tableau: Method) -> float | None:
+    """max |b_i ã_ij + w_j a_ji − b_i w_j| over the couples (A, b; Ã, w) of each component's
+    tableau with its partner (w = b for a tableau or b = b̂), in floating point (exactly 0);
+    None without a partner."""
+    if isinstance(tableau, ButcherTableau):
+        if tableau.zero_weights:
+            return None
+        couples = [(tableau, tableau.partner())]
+    else:
+        if tableau.first.zero_weights or tableau.second.zero_weights:
+            return None
+        couples = list(zip(tableau.parts, tableau.partner().parts))
+    s, defect = tableau.stages, 0.0
+    for part, partner in couples:
+        b, w = [float(x) for x in part.b], [float(x) for x in partner.b]
+        A = [[float(part.A[i, j]) for j in range(s)] for i in range(s)]
+        Ap = [[float(partner.A[i, j]) for j in range(s)] for i in range(s)]
+        defect = max(defect, max(abs(b[i] * Ap[i][j] + w[j] * A[j][i] - b[i] * w[j])
+                                 for i in range(s) for j in range(s)))
+    return defect
 
 
 def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
@@ -477,7 +497,7 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
 
     ``progress`` wraps the step counts as they are solved (e.g. in a progress bar)."""
     started = time.perf_counter()
-    tableau, problem = load_tableau(tableau), load_problem(problem)
+    tableau, problem = load_method(tableau), load_problem(problem)
     if controls not in CONTROL_MODES:
         raise OcgenError(f"unknown control parametrisation {controls!r} (choose from "
                          f"{', '.join(CONTROL_MODES)})")
@@ -489,7 +509,7 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
     check_memory(tableau, problem, steps[-1], backend)
     reason = outside_theory_reason(tableau, controls)
     theory = reason is None
-    predicted, prediction = _predicted(tableau, controls)
+    predicted, prediction = _predicted(tableau, controls, problem)
     if theory and predicted is None:  # pragma: no cover - control order undefined otherwise
         theory, reason = False, prediction
     groups = control_groups(tableau, controls)
@@ -532,10 +552,13 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
             law = ensemble_control_law(problem)
         except OcgenError:
             law = None
-    c = np.array([float(x) for x in tableau.c])
+    c = np.array([float(x) for x in clock(tableau).c])
     symplectic = _symplecticity(tableau)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutsideTheoryWarning)
+        has_partner = discretise(problem, tableau, controls).partner is not None
     module = None
-    if backend != "numpy" or not tableau.zero_weights:
+    if backend != "numpy" or has_partner:
         from .solve import generated_module, numerical_failures, sweep
         module = generated_module(tableau, problem, controls)[0]
     ref_error = reference.estimated_error
@@ -570,7 +593,7 @@ def verify(tableau, problem, steps: Sequence[int] = (10, 20, 40, 80, 160),
             with numerical_failures(module, sol.controls, sol.h,
                                     f"the costates of the {sol.steps}-step solution"):
                 p_mult = sweep(module, sol.controls, sol.h)[1]["p"]
-                if not tableau.zero_weights:
+                if has_partner:
                     p_part = sweep(module, sol.controls, sol.h, form="partner")[1]["p"]
                     forms = float(np.max(np.abs(p_mult - p_part)))
             if backend != "numpy":

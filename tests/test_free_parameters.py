@@ -101,3 +101,20 @@ def test_a_free_parameter_may_not_reuse_a_name():
         problem_from_dict(data, "estimation.toml")
     with pytest.raises(InputError, match="free_parameters: expected a table"):
         problem_from_dict({**ESTIMATION, "free_parameters": [1]}, "estimation.toml")
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_parameter_gradient_with_one_member_and_several_parameters(members):
+    """A single trajectory runs on floats, several members on arrays: both sum dl/dq right."""
+    data = {**ESTIMATION, "initial_states": [[1.0 - 0.2 * k] for k in range(members)],
+            "member_parameters": {"d": [0.3 + 0.1 * k for k in range(members)]}}
+    problem = problem_from_dict(data, "estimation.toml")
+    module, _ = generated_module("rk4", problem, "stage")
+    theta = np.random.default_rng(6).normal(size=(4, module.N_GROUPS, 1))
+    free = np.array([0.4, 1.7])
+    g = module.costate(theta, module.forward(theta, free=free), free=free)["gradient_free"]
+    J = lambda q: module.forward(theta, free=q)["objective"]  # noqa: E731
+    for j in range(2):
+        e = np.zeros(2)
+        e[j] = 1e-6
+        assert g[j] == pytest.approx((J(free + e) - J(free - e)) / 2e-6, rel=1e-7)

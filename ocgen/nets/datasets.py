@@ -178,6 +178,10 @@ GENERATORS: MappingProxyType[str, Generator] = MappingProxyType({
 })
 """The built-in data sets by name: ``(size, noise, rng) -> (points, labels)``."""
 
+DEFAULT_TRAIN_SIZE = 500
+DEFAULT_VALIDATION_SIZE = 500
+"""Sizes of a built-in data set's samples when none are given (the paper's first set-up)."""
+
 DEFAULT_NOISE: MappingProxyType[str, float] = MappingProxyType({
     "donut1d": 0.1, "donut2d": 0.1, "spiral": 0.05, "squares": 0.1, "moons": 0.1,
 })
@@ -491,9 +495,10 @@ def load_data(spec, train_size: int | None = None, validation_size: int | None =
     if isinstance(spec, Dataset):
         return split(spec, validation_size or 0, seed=seed)
     if isinstance(spec, str) and spec in GENERATORS:
-        return training_and_validation(spec, 500 if train_size is None else train_size,
-                                       500 if validation_size is None else validation_size,
-                                       noise=noise, seed=seed)
+        return training_and_validation(
+            spec, DEFAULT_TRAIN_SIZE if train_size is None else train_size,
+            DEFAULT_VALIDATION_SIZE if validation_size is None else validation_size,
+            noise=noise, seed=seed)
     if Path(str(spec)).suffix.lower() not in (".csv", ".npz"):
         _generator(spec)  # an unknown name: the error lists the built-in ones
     if train_size is not None or noise is not None:

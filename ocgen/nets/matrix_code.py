@@ -498,19 +498,27 @@ def _render(key, tableau: ButcherTableau, arch: Architecture) -> str:
         **network_context(derivation))
 
 
-def network_module(arch: Architecture, tableau: ButcherTableau, matrix: bool | None = None):
+def control_dim(module, width: int) -> int:
+    """m, the controls of one layer: the scalar module's CONTROL_DIM, or d² + d (K row-major,
+    then β) for the matrix-level module, which serves every width."""
+    return getattr(module, "CONTROL_DIM", None) or width * width + width
+
+
+def network_module(arch: Architecture, tableau, matrix: bool | None = None):
     """The generated module a network trains with.
 
-    By default (``matrix`` None) the matrix-level module for the built-in dynamics, except
-    that an implicit tableau up to width MAX_SCALAR_WIDTH keeps the scalar derivation's module,
-    whose Newton solves converge where the matrix module's fixed-point iteration may not (large
-    h‖K‖); a problem file's network always has the scalar module. ``matrix`` True or False
-    asks for one of them.
+    By default (``matrix`` None) the matrix-level module for the tanh, symmetric and
+    antisymmetric dynamics with a tableau, except that an implicit tableau up to width
+    MAX_SCALAR_WIDTH keeps the scalar derivation's module, whose Newton solves converge where
+    the matrix module's fixed-point iteration may not (large h‖K‖). A pair (hamiltonian
+    dynamics) or a problem file's network has the scalar module. ``matrix`` True or False asks
+    for one of them.
     """
     from ..cache import import_source
     from ..solve import generated_module
     if matrix is None:
-        matrix = supports(arch) and (tableau.is_explicit or arch.width > MAX_SCALAR_WIDTH)
+        matrix = (supports(arch) and isinstance(tableau, ButcherTableau)
+                  and (tableau.is_explicit or arch.width > MAX_SCALAR_WIDTH))
     if not matrix:
         return generated_module(tableau, network_problem(arch), arch.controls)[0]
     with warnings.catch_warnings():

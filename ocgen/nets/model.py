@@ -10,6 +10,11 @@ with η the logistic sigmoid and ℓ the squared error ½(η − c)² or the cro
 over the members, ω = 1/K gives the mean loss and ς = 1/K counts the Tikhonov term once. The
 derivation and the generated module then supply J_h and every gradient.
 
+Hamiltonian dynamics (Haber–Ruthotto; Chang et al.; MATH.md 6) split the width d into y (the
+first d/2 states) and z (the others): y' = σ(K z + β₁), z' = −σ(Kᵀ y + β₂) with K of size
+d/2 × d/2. The problem puts y and z in the two parts of a partitioned pair, so a pair such as
+Störmer–Verlet (Lobatto IIIA for y, IIIB for z) discretises it; θ = (K, β₁, β₂).
+
 A problem file is a network too (``dynamics="problem"``): its states are the layer state, its
 controls the layer parameters, its member parameter ``c`` receives the labels, and its free
 parameters must be W1 … Wd, mu, so that the prediction is η(Wᵀy(T) + μ); its own costs are the
@@ -29,11 +34,13 @@ import sympy as sp
 from ..errors import InputError, OcgenError
 from ..files import read_data_file, write_text_atomic
 from ..limits import MAX_DATA_FILE_BYTES
+from ..pair import PartitionedTableau
 from ..problem import OptimalControlProblem, problem_from_dict
 from ..tableau import ButcherTableau
 
-DYNAMICS = ("tanh", "symmetric", "antisymmetric")
-"""Layer dynamics f(y, θ): σ(Ky + β); −Kᵀσ(Ky + β) (Haber–Ruthotto); σ((K − Kᵀ − γI)y + β)."""
+DYNAMICS = ("tanh", "symmetric", "antisymmetric", "hamiltonian")
+"""Layer dynamics f(y, θ): σ(Ky + β); −Kᵀσ(Ky + β) (Haber–Ruthotto); σ((K − Kᵀ − γI)y + β);
+for (y, z): (σ(Kz + β₁), −σ(Kᵀy + β₂)) (Haber–Ruthotto, Chang et al.)."""
 DEPTHS = ("net", "resnet", "odenet", "odenet-simplex")
 """Net: y_{n+1} = σ(K_n y_n + β_n) (forward Euler, h = 1, on σ(Ky + β) − y); ResNet: h = T/L;
 ODENet: h_n ≥ 0 learned; ODENet+simplex: h learned on {h ≥ 0, Σ h = T}."""
@@ -96,8 +103,12 @@ class Architecture:
         dynamics = (*DYNAMICS, "problem") if self.problem is not None else DYNAMICS
         need(self.problem is None or self.dynamics == "problem", "dynamics",
              "a problem file's network has dynamics \"problem\"")
-        need(self.dynamics != "problem" or self.depth != "net", "depth",
-             "the plain Net (h = 1 on f − y) is defined for the built-in dynamics only")
+        need(self.dynamics not in ("problem", "hamiltonian") or self.depth != "net", "depth",
+             "the plain Net (h = 1 on f − y) is defined for the tanh, symmetric and "
+             "antisymmetric dynamics only")
+        need(self.dynamics != "hamiltonian" or self.width % 2 == 0, "width",
+             f"hamiltonian dynamics split the width into y and z: it must be even, found "
+             f"{self.width}")
         for option, value, names in (("dynamics", self.dynamics, dynamics),
                                      ("activation", self.activation, ACTIVATIONS),
                                      ("depth", self.depth, DEPTHS), ("loss", self.loss, LOSSES),
@@ -110,6 +121,11 @@ class Architecture:
             value = getattr(self, option)
             need(np.isfinite(value) and value >= 0, option,
                  f"must be a number ≥ 0, found {value}")
+
+    @property
+    def kernel(self) -> int:
+        """The side of K: d/2 for hamiltonian dynamics (K couples z to y), else d."""
+        return self.width // 2 if self.dynamics == "hamiltonian" else self.width
 
     @property
     def total_time(self) -> float:
@@ -135,10 +151,10 @@ def network_problem(arch: Architecture) -> OptimalControlProblem:
     two placeholder members only fix the shapes)."""
     if arch.problem is not None:
         return file_network(arch.problem)
-    d = arch.width
+    d, k = arch.width, arch.kernel
     real = dict(real=True)
     y = sp.Matrix([sp.Symbol(f"y{i + 1}", **real) for i in range(d)])
-    K = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"K{i + 1}_{j + 1}", **real))
+    K = sp.Matrix(k, k, lambda i, j: sp.Symbol(f"K{i + 1}_{j + 1}", **real))
     beta = sp.Matrix([sp.Symbol(f"beta{i + 1}", **real) for i in range(d)])
     W = sp.Matrix([sp.Symbol(f"W{i + 1}", **real) for i in range(d)])
     mu, c, weight, share = (sp.Symbol(n, **real) for n in ("mu", "c", "weight", "share"))
@@ -147,6 +163,9 @@ def network_problem(arch: Architecture) -> OptimalControlProblem:
         f = (K * y + beta).applyfunc(sigma)
     elif arch.dynamics == "symmetric":
         f = -K.T * (K * y + beta).applyfunc(sigma)
+    elif arch.dynamics == "hamiltonian":  # y = y[:k], z = y[k:]
+        f = sp.Matrix.vstack((K * y[k:, :] + beta[:k, :]).applyfunc(sigma),
+                             -(K.T * y[:k, :] + beta[k:, :]).applyfunc(sigma))
     else:
         gamma = sp.nsimplify(arch.gamma, rational=True)
         f = ((K - K.T - gamma * sp.eye(d)) * y + beta).applyfunc(sigma)
@@ -170,6 +189,7 @@ def network_problem(arch: Architecture) -> OptimalControlProblem:
         running_cost=running, terminal_cost=weight * loss, t0=0.0, T=arch.total_time,
         initial_states=((0.0,) * d, (0.0,) * d), member_parameters=tuple(members),
         free_parameters=(*((w, 0.0) for w in W), (mu, 0.0)),
+        partition=(0,) * k + (1,) * k if arch.dynamics == "hamiltonian" else (),
         description=f"ODE network y' = f(y, K, beta) ({arch.dynamics}, {arch.activation}) "
                     f"of width {d}, output eta(W'y(T) + mu), {arch.loss} loss")
 
@@ -202,15 +222,15 @@ def file_network(table: dict, source: str = "problem") -> OptimalControlProblem:
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A trained network: its architecture, tableau and parameters.
+    """A trained network: its architecture, tableau (or pair) and parameters.
 
     ``theta`` (L, G, m): the controls of each layer, G = 1 for step controls and G = S for
-    stage controls (for the built-in dynamics m = d² + d: K row-major, then β); ``W`` (d,),
-    ``mu``; ``time_steps`` h (L,).
+    stage controls (for the built-in dynamics m = k² + d: K (k × k, k = d, or d/2 for
+    hamiltonian dynamics) row-major, then β); ``W`` (d,), ``mu``; ``time_steps`` h (L,).
     """
 
     architecture: Architecture
-    tableau: ButcherTableau
+    tableau: ButcherTableau | PartitionedTableau
     theta: np.ndarray
     W: np.ndarray
     mu: float
@@ -224,13 +244,15 @@ class Network:
 
     @property
     def K(self) -> np.ndarray:
-        """(L, G, d, d), for the built-in dynamics."""
-        return unpack_controls(self.theta, self.architecture.width)[0]
+        """(L, G, k, k), for the built-in dynamics."""
+        return unpack_controls(self.theta, self.architecture.width,
+                               self.architecture.kernel)[0]
 
     @property
     def beta(self) -> np.ndarray:
         """(L, G, d), for the built-in dynamics."""
-        return unpack_controls(self.theta, self.architecture.width)[1]
+        return unpack_controls(self.theta, self.architecture.width,
+                               self.architecture.kernel)[1]
 
     @property
     def free(self) -> np.ndarray:
@@ -255,6 +277,8 @@ class Network:
     def to_json(self) -> dict:
         """The model file (schema in the README)."""
         tableau = self.tableau.to_dict()
+        parts = ("first", "second") if isinstance(self.tableau, PartitionedTableau) else \
+            ("A", "b", "c")
         arch = self.architecture
         step = arch.controls == "step"
         if arch.problem is None:
@@ -263,7 +287,7 @@ class Network:
         else:
             weights = {"theta": (self.theta[:, 0] if step else self.theta).tolist()}
         return {"format": "ocgen-network", "version": 1,
-                "tableau": {key: tableau[key] for key in ("name", "A", "b", "c")},
+                "tableau": {key: tableau[key] for key in ("name", *parts)},
                 **arch.to_json(), **weights, "W": self.W.tolist(), "mu": float(self.mu),
                 "time_steps": self.time_steps.tolist(), "data": self.data}
 
@@ -293,16 +317,17 @@ def output(logits) -> np.ndarray:
 
 
 def pack_controls(K: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """θ (L, G, d² + d) from K (L, G, d, d) and β (L, G, d): K row-major, then β."""
-    L, G, d = beta.shape
-    return np.concatenate([K.reshape(L, G, d * d), beta], axis=-1)
+    """θ (L, G, k² + d) from K (L, G, k, k) and β (L, G, d): K row-major, then β."""
+    L, G, _ = beta.shape
+    return np.concatenate([K.reshape(L, G, -1), beta], axis=-1)
 
 
-def unpack_controls(theta: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """K (L, G, d, d) and β (L, G, d) from θ (L, G, d² + d)."""
+def unpack_controls(theta: np.ndarray, width: int,
+                    kernel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """K (L, G, k, k) and β (L, G, d) from θ (L, G, k² + d); k = ``kernel``, default d."""
     L, G, _ = theta.shape
-    d = width
-    return theta[..., :d * d].reshape(L, G, d, d), theta[..., d * d:]
+    k = width if kernel is None else kernel
+    return theta[..., :k * k].reshape(L, G, k, k), theta[..., k * k:]
 
 
 _ARCHITECTURE_KEYS = ("width", "layers", "dynamics", "activation", "depth", "horizon", "loss",
@@ -333,9 +358,9 @@ def load_network(path) -> Network:
     if missing:
         raise fail(None, f"missing key {missing[0]!r}")
     if not isinstance(data["tableau"], dict):
-        raise fail("tableau", "expected a table with A, b, c")
-    tableau = ButcherTableau.from_dict({"name": "model", **data["tableau"]},
-                                       source=f"{source}: tableau")
+        raise fail("tableau", "expected a table with A, b, c (or first and second for a pair)")
+    kind = PartitionedTableau if "first" in data["tableau"] else ButcherTableau
+    tableau = kind.from_dict({"name": "model", **data["tableau"]}, source=f"{source}: tableau")
     options = {key: data[key] for key in _ARCHITECTURE_KEYS}
     if not isinstance(options["mean_loss"], bool):
         raise fail("mean_loss", f"expected true or false, found {options['mean_loss']!r}")
@@ -350,16 +375,16 @@ def load_network(path) -> Network:
         raise err.located(source=source) from None
     except TypeError as err:
         raise fail(None, f"bad option: {err}") from None
-    L, d = arch.layers, arch.width
+    L, d, k = arch.layers, arch.width, arch.kernel
     G = 1 if arch.controls == "step" else tableau.stages
     per_layer = () if G == 1 else (G,)
     if from_problem:
         m = len(data["problem"]["controls"])
         theta = _array(data["theta"], (L, *per_layer, m), source, "theta").reshape(L, G, m)
     else:
-        K = _array(data["K"], (L, *per_layer, d, d), source, "K")
+        K = _array(data["K"], (L, *per_layer, k, k), source, "K")
         beta = _array(data["beta"], (L, *per_layer, d), source, "beta")
-        theta = pack_controls(K.reshape(L, G, d, d), beta.reshape(L, G, d))
+        theta = pack_controls(K.reshape(L, G, k, k), beta.reshape(L, G, d))
     W = _array(data["W"], (d,), source, "W")
     mu = float(_array(data["mu"], (), source, "mu"))
     steps = _array(data["time_steps"], (L,), source, "time_steps")

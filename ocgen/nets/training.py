@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
+from ..derive import Method
 from ..errors import InputError, OcgenError
+from ..pair import load_method
 from ..solve import NUMERIC_ERRORS
-from ..tableau import ButcherTableau, load_tableau
 from .datasets import Dataset
-from .matrix_code import network_module
+from .matrix_code import control_dim, network_module
 from .model import Architecture, Network, output, padded
 from .optimizers import adam, gradient_descent, projected_gradient_norm
 from .simplex import project_to_simplex
@@ -33,16 +34,23 @@ class Objective:
     """J(x) and ∇J(x) of a network on one set of points, x = (θ, W, μ[, h]) flat.
 
     The sweeps at the point last evaluated are kept, so a gradient there costs one costate
-    sweep and a repeated value nothing.
+    sweep and a repeated value nothing. ``reversible``: the forward sweep keeps only the final
+    state and the costate sweep rebuilds the others by undoing each step (a pair whose step is
+    explicitly invertible, e.g. Störmer–Verlet on hamiltonian dynamics), so memory does not
+    grow with the layers.
     """
 
-    def __init__(self, arch: Architecture, tableau: ButcherTableau, points: np.ndarray,
-                 labels: np.ndarray, h: np.ndarray | None = None):
-        self.arch, self.tableau = arch, tableau
+    def __init__(self, arch: Architecture, tableau: Method, points: np.ndarray,
+                 labels: np.ndarray, h: np.ndarray | None = None, reversible: bool = False):
+        self.arch, self.tableau, self.reversible = arch, tableau, reversible
         self.module = network_module(arch, tableau)
+        if reversible and not getattr(self.module, "REVERSIBLE", False):
+            raise InputError(f"{tableau.name} on {arch.dynamics} dynamics has no explicit "
+                             "inverse step to rebuild the states from: use a pair such as "
+                             "Störmer–Verlet with hamiltonian dynamics", key="reversible")
         d, L = arch.width, arch.layers
         self.groups = self.module.N_GROUPS
-        self.theta_shape = (L, self.groups, d * d + d)
+        self.theta_shape = (L, self.groups, control_dim(self.module, d))
         self.n_theta = int(np.prod(self.theta_shape))
         self.fixed_h = None if arch.learns_steps else (
             np.ones(L) if arch.depth == "net" else np.full(L, arch.horizon / L)) \
@@ -110,16 +118,18 @@ class Objective:
         if last is None or last["members"] is not members or not np.array_equal(last["x"], x):
             theta, free, h = self.split(x)
             y0, params = self._members(members)
+            keep = {"keep": False} if self.reversible else {}
             with np.errstate(over="ignore", invalid="ignore"):
-                trajectory = self.module.forward(theta, h, y0, params, free=free)
+                trajectory = self.module.forward(theta, h, y0, params, free=free, **keep)
             last = self._last = {"x": x.copy(), "members": members, "trajectory": trajectory,
                                  "value": trajectory["objective"] + self._smoothness(theta, h)[0],
                                  "gradient": None}
         if gradient and last["gradient"] is None:
             theta, free, h = self.split(x)
             _, params = self._members(members)
+            rebuild = {"reversible": True} if self.reversible else {}
             co = self.module.costate(theta, last["trajectory"], h, params,
-                                     full=self.arch.learns_steps, free=free)
+                                     full=self.arch.learns_steps, free=free, **rebuild)
             _, d_theta, d_h = self._smoothness(theta, h)
             parts = [(co["gradient"] + d_theta).ravel(), co["gradient_free"]]
             if self.arch.learns_steps:
@@ -154,7 +164,8 @@ class Objective:
         self._sweeps(x, None, gradient=False)
         free = self.split(x)[1]
         trajectory = self._last["trajectory"]
-        return output(free[:-1] @ trajectory["y"][-1] + free[-1]), trajectory["terminal_cost"]
+        y_end = trajectory["y_end"] if self.reversible else trajectory["y"][-1]
+        return output(free[:-1] @ y_end + free[-1]), trajectory["terminal_cost"]
 
 
 @dataclass
@@ -194,7 +205,7 @@ def initial_point(objective: Objective, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     theta = np.zeros(objective.theta_shape)
     d = arch.width
-    drawn = theta.shape[-1] if arch.problem is not None else d * d
+    drawn = theta.shape[-1] if arch.problem is not None else arch.kernel ** 2
     theta[..., :drawn] = rng.standard_normal((arch.layers, 1, drawn))
     W = rng.standard_normal(d) / np.sqrt(d)
     h = np.full(arch.layers, arch.total_time / arch.layers)
@@ -205,17 +216,21 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
                   optimizer: str = "lipschitz", iterations: int = 1000, seed: int = 0,
                   validation: Dataset | None = None, batch_size: int = 64,
                   learning_rate: float = 1e-2, tolerance: float = DEFAULT_TOLERANCE,
-                  log_every: int | None = None, progress=None) -> TrainingResult:
-    """Train ``arch`` discretised by ``tableau`` on ``dataset`` (MATH.md 6).
+                  log_every: int | None = None, progress=None,
+                  reversible: bool = False) -> TrainingResult:
+    """Train ``arch`` discretised by ``tableau`` (a tableau, or a pair for hamiltonian
+    dynamics) on ``dataset`` (MATH.md 6).
 
     ``progress``: a callable taking the number of finished iterations (a progress bar).
+    ``reversible``: rebuild the states in the costate sweep instead of storing them
+    (:class:`Objective`).
     """
-    tableau = load_tableau(tableau)
+    tableau = load_method(tableau)
     _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tableau)
     start = time.perf_counter()
-    objective = Objective(arch, tableau, dataset.points, dataset.labels)
-    checker = (Objective(arch, tableau, validation.points, validation.labels)
-               if validation is not None else None)
+    objective = Objective(arch, tableau, dataset.points, dataset.labels, reversible=reversible)
+    checker = (Objective(arch, tableau, validation.points, validation.labels,
+                         reversible=reversible) if validation is not None else None)
     timings = {"derive_and_generate": time.perf_counter() - start}
     x0 = objective.project(initial_point(objective, seed))
     log_every = log_every or max(1, iterations // 100)
@@ -261,7 +276,8 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
     final = {key: last.get(key) for key in ("train_loss", "validation_loss", "train_accuracy",
                                             "validation_accuracy", "gradient_norm")}
     final["objective"] = float(last["objective"])
-    config = {"tableau": tableau.name, **arch.to_json(), "optimizer": optimizer,
+    config = {"tableau": tableau.name, **arch.to_json(), "reversible": reversible,
+              "optimizer": optimizer,
               "iterations": iterations, "seed": seed, "data": dataset.description,
               "validation": validation.description if validation is not None else None,
               "train_size": dataset.size,
