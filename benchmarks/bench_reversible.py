@@ -6,7 +6,7 @@ gradient evaluation of the generated module, two ways:
 
 - stored: forward() keeps y_n, Y_n, F_n of every layer, costate() reads them;
 - reversible: forward(keep=False) keeps y_N only, costate(reversible=True) rebuilds each
-  layer's states backwards by the explicitly inverted Verlet step (MATH.md 3.4).
+  layer's states backwards by the explicitly inverted Verlet step (ADDENDA.md 1).
 
 Peak memory is traced by tracemalloc (NumPy reports its buffers to it) from just before the
 forward sweep to the end of the costate sweep, so it includes the per-call copies of θ

@@ -15,7 +15,7 @@ stage multipliers Λ_i, p_n = ∂ℓ/∂y, ρ_n = ∂ℓ/∂t, ∂J_h/∂u_g = �
 and for free parameters q, ∂J_h/∂q = ∂Φ/∂q + Σ_n ∂ℓ_n/∂q.
 The partner form applies the partner tableau Ã to p' = −∇_y H (MATH.md 3.2).
 
-A partitioned pair (ocgen.pair; MATH.md 3.4) is a tableau per state component: component k
+A partitioned pair (ocgen.pair; ADDENDA.md 1) is a tableau per state component: component k
 of the problem's ``partition`` part π(k) uses that part's (A, b) in its stage and step
 equations, so ℓ has a_ij, b_i replaced by a^(k)_ij, b^(k)_i in the terms of component k. Time
 and the running cost are components of the first part: stage times τ_i = t + c_i h and cost
@@ -506,7 +506,7 @@ def _inverse_step(sym, y_next, A, b, f, combination):
 
 
 def _partner_obstacle(problem, tableau) -> str | None:
-    """Why the partner form (MATH.md 3.2, 3.4) cannot be written, or None.
+    """Why the partner form (MATH.md 3.2, ADDENDA.md 1) cannot be written, or None.
 
     It needs every weight non-zero. For a pair with b ≠ b̂ the partner pair integrates p_k with
     the other part's weights w, so every f_l and L that depends on state k must carry those
@@ -526,11 +526,11 @@ def _partner_obstacle(problem, tableau) -> str | None:
         if same:
             return (f"{tableau.name} has b ≠ b̂, so its partner pair is the costate scheme of "
                     f"separable problems only, but the dynamics of {same[0]} depend on {y} "
-                    f"(both in the {PARTS[part]} part); use the multiplier form (MATH.md 3.4)")
+                    f"(both in the {PARTS[part]} part); use the multiplier form (ADDENDA.md 1)")
         if part == 0 and y in problem.running_cost.free_symbols:
             return (f"{tableau.name} has b ≠ b̂, so the costate of {y} (first part) has the "
                     f"weights b̂, but the running cost, with the weights b, depends on {y}; use "
-                    "the multiplier form (MATH.md 3.4)")
+                    "the multiplier form (ADDENDA.md 1)")
     return None
 
 
@@ -542,7 +542,7 @@ def _partner_form(problem, tableau, sym, groups, system, at, sequential) -> Cost
     and this step's part of ∂J_h/∂q, Σ_i h b_i ∂H/∂q(i).
 
     For a pair, component k uses the part of the partner pair (:meth:`PartitionedTableau.
-    partner`) of its state, with its weights w^(k) in place of b (MATH.md 3.4). Where the
+    partner`) of its state, with its weights w^(k) in place of b (ADDENDA.md 1). Where the
     weights differ (b ≠ b̂) the gradients weigh each term by its own part:
     b_i H(i) becomes β_i L(i) + Σ_k b^(k)_i P_ik f_k(i), β the cost weights.
     """

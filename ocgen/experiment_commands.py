@@ -15,8 +15,8 @@ EXIT_INTERRUPTED = 130
 
 
 def add_experiment(sub) -> None:
-    from .experiments.spec import builtin_specs
-    names = ", ".join(builtin_specs())
+    from .library import data_texts  # the built-in specs, without importing the experiments
+    names = ", ".join(data_texts("experiments"))
     p = sub.add_parser(
         "experiment", help="run a grid of training runs in parallel and write a report",
         description="Run the training runs a spec declares (a grid over the options of "

@@ -20,6 +20,12 @@ def data_texts(folder: str) -> dict[str, str]:
             if entry.name.endswith(".toml")}
 
 
+def build_all(texts: dict[str, str], build) -> tuple:
+    """``build(table, source=<stem>.toml)`` of each built-in TOML text, in file-name order."""
+    from .files import tomllib
+    return tuple(build(tomllib.loads(text), source=f"{stem}.toml") for stem, text in texts.items())
+
+
 def name_index(items, what: str) -> dict:
     """Normalised name, file stem and aliases of each built-in item → the item; a key used by
     two items is a packaging bug."""

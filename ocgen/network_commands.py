@@ -25,8 +25,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def add_train(sub) -> None:
-    from .nets.model import ACTIVATIONS, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES
-    from .nets.training import OPTIMIZERS
+    from .nets.names import ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES, OPTIMIZERS
     p = sub.add_parser(
         "train", help="train an ODE network (a network is an optimal control problem)",
         description="Train a network y' = f(y, K, beta), output eta(W'y(T) + mu), discretised "
@@ -45,7 +44,7 @@ def add_train(sub) -> None:
                         "antisymmetric: sigma((K - K' - gamma I) y + beta); hamiltonian: "
                         "y' = sigma(K z + beta1), z' = -sigma(K' y + beta2) with the width "
                         "split into y and z (even width; use a pair such as stormer_verlet)")
-    p.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh")
+    p.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh")
     p.add_argument("--depth", choices=DEPTHS, default="resnet",
                    help="net (h = 1), resnet (h = T/L), odenet (h >= 0 learned), "
                         "odenet-simplex (h learned with sum h = T)")

@@ -45,7 +45,7 @@ import sympy as sp
 import tomli_w
 
 from .errors import InputError
-from .library import data_texts, name_index
+from .library import build_all, data_texts, name_index
 from .files import read_data_file
 from .numbers import is_zero, show
 from .numbers import digits as rounded_digits
@@ -386,9 +386,7 @@ def _builtin_files() -> dict[str, str]:
 @cache
 def builtin_pairs() -> tuple[PartitionedTableau, ...]:
     """Every built-in pair, in file-name order."""
-    from .files import tomllib
-    return tuple(PartitionedTableau.from_dict(tomllib.loads(text), source=f"{stem}.toml")
-                 for stem, text in _builtin_files().items())
+    return build_all(_builtin_files(), PartitionedTableau.from_dict)
 
 
 @cache

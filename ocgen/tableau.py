@@ -21,7 +21,7 @@ import tomli_w
 from .errors import InputError, OcgenError
 from .expr import parse_number
 from .files import read_data_file
-from .library import data_texts, name_index, normalise_name
+from .library import build_all, data_texts, name_index, normalise_name
 from .limits import MAX_STAGES, check_count
 from .numbers import as_number, decimal_text, is_zero, rounded, rounding_note, show
 from .numbers import digits as rounded_digits
@@ -354,9 +354,7 @@ def _builtin_files() -> dict[str, str]:
 @cache
 def builtin_tableaux() -> tuple[ButcherTableau, ...]:
     """Every built-in method, in file-name order."""
-    from .files import tomllib
-    return tuple(ButcherTableau.from_dict(tomllib.loads(text), source=f"{stem}.toml")
-                 for stem, text in _builtin_files().items())
+    return build_all(_builtin_files(), ButcherTableau.from_dict)
 
 
 @cache

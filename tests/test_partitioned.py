@@ -1,4 +1,4 @@
-"""Problems with partitioned states under PRK pairs (MATH.md 3.4): the harmonic closed form,
+"""Problems with partitioned states under PRK pairs (ADDENDA.md 1): the harmonic closed form,
 observed orders of Störmer–Verlet and Lobatto IIIA–IIIB 3, exact gradients (Taylor tests),
 multiplier and partner forms, NumPy and CasADi, the reversible costate sweep, and the
 ``parts`` table of problem files."""
@@ -20,7 +20,7 @@ from ocgen.verify import verify
 from test_generated import check_gradients, check_partner_form
 
 # Non-separable (f depends on q, g on p) and time-dependent, with a running cost in q and p:
-# the pair is implicit here, and every term of MATH.md 3.4 is exercised.
+# the pair is implicit here, and every term of ADDENDA.md 1 is exercised.
 PENDULUM = {
     "name": "forced_pendulum", "states": ["q", "p"], "controls": ["u"], "horizon": [0, 1],
     "initial_state": [0.5, 0.1],

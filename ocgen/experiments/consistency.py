@@ -15,8 +15,8 @@ is solved with L = 10, 20, 40, … equal steps, and compared with a fine continu
 Predictions (MATH.md 5): the state equation does not see p, so y_n and p_n converge at the
 classical order; the per-stage gradient at order 2 for explicit methods (at most the classical
 order), and only at order 1 when the stage costates sit at times c̃ ≠ c (SSPRK3, Ralston); in
-general at min(p, q + 1, q̃ + 1) with the stage orders q, q̃ (:func:`predicted_orders`). This
-differs from the
+general at min(p, q + 1, q̃ + 1) with the stage orders q, q̃ (ADDENDA.md 4;
+:func:`predicted_orders`). This differs from the
 *optimal* solutions of ``ocgen verify``, where u = φ(y, p) couples the two equations and the
 optimal-control order governs.
 """

@@ -26,13 +26,13 @@ import json
 import math
 import numbers
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import limits
 from ..errors import InputError
 from ..files import read_bytes, read_data_file, tomllib
+from ..library import data_texts
 from ..pair import load_method
 from ..tableau import ButcherTableau
 from ..text import check_text
@@ -127,15 +127,14 @@ def _text(value):
 
 def option_checks() -> dict[str, Callable[[Any], Any]]:
     """The options of a run and the check of each value (which returns it normalised)."""
-    from ..nets.model import ACTIVATIONS, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES
-    from ..nets.training import OPTIMIZERS
+    from ..nets.names import ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES, OPTIMIZERS
     positive, count = _integer(1), _integer(0)
     return {
         "dataset": _text, "tableau": _text, "layers": positive, "width": positive,
         "train_size": positive, "validation_size": count, "noise": _real(0, False),
         "seed": count, "optimizer": _choice(OPTIMIZERS), "iterations": positive,
         "batch_size": positive, "learning_rate": _real(0, True), "tolerance": _real(0, True),
-        "dynamics": _choice(DYNAMICS), "activation": _choice(ACTIVATIONS),
+        "dynamics": _choice(DYNAMICS), "activation": _choice(ACTIVATION_NAMES),
         "depth": _choice(DEPTHS), "horizon": _real(0, True), "controls": _choice(CONTROL_MODES),
         "loss": _choice(LOSSES), "mean_loss": _boolean, "tikhonov": _real(0, False),
         "smoothness": _real(0, False), "gamma": _real(0, False), "problem": _text,
@@ -204,9 +203,7 @@ def _checked(check, value, source: str, key: str):
 
 def builtin_specs() -> dict[str, str]:
     """The built-in specs by name (file stem): their TOML text."""
-    folder = resources.files("ocgen") / "data" / "experiments"
-    return {e.name[:-5]: e.read_text(encoding="utf-8")
-            for e in sorted(folder.iterdir(), key=lambda e: e.name) if e.name.endswith(".toml")}
+    return data_texts("experiments")
 
 
 def read_spec(spec: str | Path) -> tuple[dict, str, Path | None]:

@@ -37,20 +37,13 @@ from ..limits import MAX_DATA_FILE_BYTES
 from ..pair import PartitionedTableau
 from ..problem import OptimalControlProblem, problem_from_dict
 from ..tableau import ButcherTableau
+from .names import ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES
 
-DYNAMICS = ("tanh", "symmetric", "antisymmetric", "hamiltonian")
-"""Layer dynamics f(y, θ): σ(Ky + β); −Kᵀσ(Ky + β) (Haber–Ruthotto); σ((K − Kᵀ − γI)y + β);
-for (y, z): (σ(Kz + β₁), −σ(Kᵀy + β₂)) (Haber–Ruthotto, Chang et al.)."""
-DEPTHS = ("net", "resnet", "odenet", "odenet-simplex")
-"""Net: y_{n+1} = σ(K_n y_n + β_n) (forward Euler, h = 1, on σ(Ky + β) − y); ResNet: h = T/L;
-ODENet: h_n ≥ 0 learned; ODENet+simplex: h learned on {h ≥ 0, Σ h = T}."""
 MATRIX_DYNAMICS = ("tanh", "symmetric", "antisymmetric")
 """Dynamics derived at the level of matrices (:mod:`ocgen.nets.matrix`), so at any width up to
 MAX_MATRIX_WIDTH; the others are derived entry by entry, up to width 16."""
 MAX_MATRIX_WIDTH = 1024
 MAX_SCALAR_WIDTH = 16
-LOSSES = ("squares", "cross-entropy")
-CONTROL_MODES = ("step", "stage")
 
 
 def logistic(x):
@@ -63,7 +56,7 @@ def softplus(x):
     return x / 2 + sp.log(2 * sp.cosh(x / 2))
 
 
-ACTIVATIONS = {"tanh": sp.tanh, "sigmoid": logistic, "softplus": softplus}
+ACTIVATIONS = dict(zip(ACTIVATION_NAMES, (sp.tanh, logistic, softplus)))
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from ..solve import NUMERIC_ERRORS
 from .datasets import Dataset
 from .matrix_code import control_dim, network_module
 from .model import Architecture, Network, output, padded
+from .names import OPTIMIZERS
 from .optimizers import adam, gradient_descent, projected_gradient_norm
 from .simplex import project_to_simplex
 
-OPTIMIZERS = ("armijo", "lipschitz", "lbfgs", "adam", "ipopt")
 DEFAULT_TOLERANCE = 1e-8
 
 
