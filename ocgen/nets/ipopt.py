@@ -64,7 +64,7 @@ def train_ipopt(objective, x0, iterations: int, tolerance: float, callback) -> O
     point = objective.join(parts["theta"], parts["free"], h)
     trajectory = derived_module.forward(parts["theta"], h, y0, params, free=parts["free"])
     derived = derived_module.costate(parts["theta"], trajectory, h, params,
-                                     free=parts["free"], full=False)
+                                     free=parts["free"])
     difference = float(np.max(np.abs(co["p"] - derived["p"])))
     iterations_done = int(stats.get("iter_count", 0))
     callback(iterations_done, point, float(result["f"]), None, None)
