@@ -1,12 +1,14 @@
 """One training iteration of an ODE network (MATH.md 6): the loss and its gradient, in ocgen, in
-PyTorch (autograd) and in JAX (jit(value_and_grad)), float64 on the CPU, side by side.
+PyTorch (autograd) and in JAX (jit(value_and_grad)), on the CPU, side by side, all in float64
+(or all in float32 with --precision float32).
 
 The network is the paper's: spiral data, width d, L layers with step controls (K_n, β_n), T = 1,
 y' = tanh(K y + β) discretised by an explicit Runge-Kutta tableau (RK4 and forward Euler),
 output η(Wᵀy(T) + μ) with the logistic η, loss ½ Σ_k (η_k − c_k)². Every contender maps the same
 flat x = (θ, W, μ) (θ_n = K_n row-major, then β_n) to (J, ∇J), taking and returning NumPy
 arrays as an optimiser would; ocgen is the training objective (one forward and one costate
-sweep of the generated module). J must agree to 1e-12 and ∇J to 1e-10 (relative) before
+sweep of the generated module). J must agree to 1e-12 and ∇J to 1e-10 (relative; 1e-5 and
+1e-4 in float32) before
 anything is timed. Times are the best of several interleaved repetitions; the forward pass
 alone is timed too, to express the gradient's cost in forward passes. JAX's first call (trace
 + compile) and ocgen's derivation + code generation (fresh module cache) are reported apart.
@@ -17,7 +19,7 @@ for each width.
 
 Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_network.py
      [--width 2,16,64] [--points 1000] [--layers 20] [--tableaux rk4,euler] [--repeat 7]
-     [--threads N]
+     [--threads N] [--precision float32] [--plot FILE.png]
 Needs the bench extra (pip install -e .[bench]): torch, jax, threadpoolctl.
 """
 
@@ -31,6 +33,8 @@ import numpy as np
 
 TABLEAUX = (("rk4", "RK4"), ("euler", "Euler"))
 TARGET = 0.1  # seconds per timed batch of calls
+TOLERANCES = {"float64": (1e-12, 1e-10), "float32": (1e-5, 1e-4)}  # J, ∇J (relative)
+PRECISION = "float64"  # of every contender; set by --precision
 
 
 def network_loss(x, y0, c, A, b, h, L, d, tanh, sigmoid):
@@ -82,7 +86,7 @@ def ocgen_contender(arch, tableau, data):
     from ocgen.nets.training import Objective
     forget_derivations()
     start = time.perf_counter()
-    objective = Objective(arch, tableau, data.points, data.labels)
+    objective = Objective(arch, tableau, data.points, data.labels, precision=PRECISION)
     setup = time.perf_counter() - start
 
     def fresh(method):  # the objective keeps its last sweeps; time them, not the cache
@@ -96,21 +100,22 @@ def ocgen_contender(arch, tableau, data):
 
 def torch_contender(arch, A, b, data):
     import torch
-    y0, c = torch.tensor(points(data, arch)), torch.tensor(data.labels * 1.0)
+    dtype = getattr(torch, PRECISION)
+    y0, c = (torch.tensor(a, dtype=dtype) for a in (points(data, arch), data.labels * 1.0))
     h, L, d = 1.0 / arch.layers, arch.layers, arch.width
 
     def loss(x):
         return network_loss(x, y0, c, A, b, h, L, d, torch.tanh, torch.sigmoid)
 
     def value_and_gradient(x):
-        x = torch.tensor(x, requires_grad=True)
+        x = torch.tensor(x, dtype=dtype, requires_grad=True)
         J = loss(x)
         (g,) = torch.autograd.grad(J, x)
         return J.item(), g.numpy()
 
     def value(x):
         with torch.no_grad():
-            return loss(torch.from_numpy(x)).item()
+            return loss(torch.tensor(x, dtype=dtype)).item()
 
     return value_and_gradient, value
 
@@ -118,7 +123,8 @@ def torch_contender(arch, A, b, data):
 def jax_contender(arch, A, b, data):
     import jax
     import jax.numpy as jnp
-    y0, c = jnp.asarray(points(data, arch)), jnp.asarray(data.labels * 1.0)
+    dtype = getattr(jnp, PRECISION)
+    y0, c = (jnp.asarray(a, dtype=dtype) for a in (points(data, arch), data.labels * 1.0))
     h, L, d = 1.0 / arch.layers, arch.layers, arch.width
 
     def loss(x, y0, c):
@@ -127,11 +133,11 @@ def jax_contender(arch, A, b, data):
     jitted_vg, jitted_loss = jax.jit(jax.value_and_grad(loss)), jax.jit(loss)
 
     def value_and_gradient(x):
-        J, g = jitted_vg(x, y0, c)
-        return float(J), np.asarray(g)
+        J, g = jitted_vg(jnp.asarray(x, dtype=dtype), y0, c)
+        return float(J), np.asarray(g, dtype=float)
 
     def value(x):
-        return float(jitted_loss(x, y0, c))
+        return float(jitted_loss(jnp.asarray(x, dtype=dtype), y0, c))
 
     return value_and_gradient, value
 
@@ -150,14 +156,15 @@ def per_call(f, x, number):
 
 
 def check_agreement(results):
-    """Largest relative differences of J and ∇J from ocgen's; fails above 1e-12 / 1e-10."""
+    """Largest relative differences of J and ∇J from ocgen's; fails above TOLERANCES."""
+    tol_J, tol_g = TOLERANCES[PRECISION]
     J0, g0 = results["ocgen"]
     worst = {}
     for name, (J, g) in results.items():
         dJ = abs(J - J0) / abs(J0)
         dg = np.max(np.abs(g - g0)) / np.max(np.abs(g0))
         worst[name] = (dJ, dg)
-        if not (dJ <= 1e-12 and dg <= 1e-10):
+        if not (dJ <= tol_J and dg <= tol_g):
             sys.exit(f"{name} disagrees with ocgen: |ΔJ|/|J| = {dJ:.1e}, "
                      f"max|Δg|/max|g| = {dg:.1e}")
     return worst
@@ -179,7 +186,7 @@ def bench_tableau(name, label, arch, data, repeat):
     gradient_error = check_agreement(results)
     forward_error = {k: abs(value(x) - results["ocgen"][0]) / abs(results["ocgen"][0])
                      for k, (_, value) in contenders.items()}
-    if max(forward_error.values()) > 1e-12:
+    if max(forward_error.values()) > TOLERANCES[PRECISION][0]:
         sys.exit(f"forward passes disagree: {forward_error}")
 
     # calls per timed batch, so that each batch takes about TARGET seconds
@@ -230,7 +237,14 @@ def main():
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for numpy's BLAS, torch and XLA alike (default 1: the "
                              "generated sweeps run on one thread)")
+    parser.add_argument("--precision", choices=tuple(TOLERANCES), default="float64",
+                        help="of every contender (ocgen: Objective(precision=...))")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="also plot loss + gradient time and derive + generate time "
+                             "against the width (one tableau per line style)")
     args = parser.parse_args()
+    global PRECISION
+    PRECISION = args.precision
 
     import threadpoolctl
     threads = args.threads
@@ -250,8 +264,9 @@ def main():
           "sweeps are NumPy matrix products and ufuncs")
     print("environment: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in
                                       ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")))
-    print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, CPU, float64")
-    print(f"jax {jax.__version__}: {jax.devices()[0].platform}, float64, "
+    print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, CPU, "
+          f"{PRECISION}")
+    print(f"jax {jax.__version__}: {jax.devices()[0].platform}, {PRECISION}, "
           + ("1 thread (XLA_FLAGS)" if threads == 1 else
              f"XLA's default thread pool ({os.cpu_count()} cores)"))
 
@@ -277,6 +292,38 @@ def main():
               f"{ms['jax']:.3g} | {ms['ocgen'] / ms['torch']:.2f} | {ms['ocgen'] / ms['jax']:.2f} "
               f"| {fw['ocgen']:.2f} / {fw['torch']:.2f} / {fw['jax']:.2f} | {r['setup']:.2f} | "
               f"{r['compile']:.2f} |")
+    if args.plot:
+        plot(rows, args)
+
+
+def plot(rows, args):
+    """Loss + gradient time of each contender and ocgen's derive + generate time against d."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    styles = dict(zip((label for _, label in TABLEAUX), ("-", "--")))
+    colours = {"ocgen": "C0", "torch": "C1", "jax": "C2"}
+    names = {"ocgen": "ocgen", "torch": "PyTorch", "jax": "JAX jit"}
+    for label in dict.fromkeys(r["tableau"] for r in rows):
+        mine = [r for r in rows if r["tableau"] == label]
+        widths = [r["width"] for r in mine]
+        for k, colour in colours.items():
+            left.loglog(widths, [r["ms"][k] for r in mine], styles[label], color=colour,
+                        marker="o", label=f"{names[k]}, {label}")
+        right.semilogx(widths, [r["setup"] for r in mine], styles[label], color="C0",
+                       marker="o", label=f"ocgen derive + generate, {label}")
+        right.semilogx(widths, [r["compile"] for r in mine], styles[label], color="C2",
+                       marker="o", label=f"JAX first call, {label}")
+    left.set(xlabel="width d", ylabel="loss + gradient [ms]",
+             title=f"{args.points} points, {args.layers} layers, {PRECISION}, 1 thread")
+    right.set(xlabel="width d", ylabel="seconds", title="one-off cost", ylim=(0, None))
+    for axes in (left, right):
+        axes.set_xticks([r["width"] for r in rows], [str(r["width"]) for r in rows])
+        axes.minorticks_off()
+        axes.legend(fontsize=7)
+    fig.savefig(args.plot, dpi=110)
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -292,3 +292,33 @@ def test_options_a_problem_file_defines_are_refused():
         train("moons", "rk4", layers=2, problem=PROBLEM_NETWORK, loss="cross-entropy",
               iterations=1, train_size=8, validation_size=0)
     assert info.value.key == "loss"
+
+
+@pytest.mark.parametrize("mean_loss, depth, tableau, dynamics", [
+    (False, "odenet", "rk4", "tanh"), (True, "resnet", "gauss2", "symmetric"),
+    (False, "odenet", "stormer_verlet", "hamiltonian")])
+def test_all_points_swept_in_parts_equal_one_sweep(monkeypatch, mean_loss, depth, tableau,
+                                                   dynamics):
+    """With more points than POINTS_PER_SWEEP, J, ∇J (θ, W, μ, h), the loss and the outputs
+    are sums and joins over parts; they equal one sweep over all points to rounding, with
+    the Tikhonov term, the smoothness term and the mean loss counted once."""
+    import ocgen.nets.training as training
+    points, labels = small_data(size=23)
+    arch = Architecture(width=2, layers=3, depth=depth, mean_loss=mean_loss, tikhonov=0.05,
+                        smoothness=0.0 if depth == "odenet" else 0.1, dynamics=dynamics,
+                        loss="cross-entropy")
+    whole = Objective(arch, tableau, points, labels)
+    x = random_x(whole)
+    J, g = whole.value_and_gradient(x)
+    eta, loss = whole.outputs(x)
+    monkeypatch.setattr(training, "POINTS_PER_SWEEP", 5)
+    parted = Objective(arch, tableau, points, labels)
+    assert len(parted._parts(None)) == 5
+    value = parted.value(x)  # a value first: the gradient then sweeps the parts again
+    J_parts, g_parts = parted.value_and_gradient(x)
+    eta_parts, loss_parts = parted.outputs(x)
+    assert value == J_parts
+    assert J_parts == pytest.approx(J, rel=1e-13)
+    assert np.max(np.abs(g_parts - g)) <= 1e-13 * np.max(np.abs(g))
+    assert np.max(np.abs(eta_parts - eta)) <= 1e-15 and loss_parts == pytest.approx(loss,
+                                                                                     rel=1e-13)

@@ -11,3 +11,5 @@ ACTIVATION_NAMES = ("tanh", "sigmoid", "softplus")
 LOSSES = ("squares", "cross-entropy")
 CONTROL_MODES = ("step", "stage")
 OPTIMIZERS = ("armijo", "lipschitz", "lbfgs", "adam", "ipopt")
+PRECISIONS = ("float64", "float32")
+"""The precision of the sweeps; float32 for the matrix-level module only."""

@@ -22,12 +22,15 @@ from ..pair import load_method
 from ..solve import NUMERIC_ERRORS
 from .datasets import Dataset
 from .matrix_code import control_dim, network_module
-from .model import Architecture, Network, output, padded
-from .names import OPTIMIZERS
+from .model import MAX_SCALAR_WIDTH, Architecture, Network, output, padded
+from .names import OPTIMIZERS, PRECISIONS
 from .optimizers import adam, gradient_descent, projected_gradient_norm
 from .simplex import project_to_simplex
 
 DEFAULT_TOLERANCE = 1e-8
+POINTS_PER_SWEEP = 8192
+"""All points are swept in parts of at most this many (J and ∇J are sums over the points), so
+that memory stays bounded however many points there are."""
 
 
 class Objective:
@@ -37,13 +40,24 @@ class Objective:
     sweep and a repeated value nothing. ``reversible``: the forward sweep keeps only the final
     state and the costate sweep rebuilds the others by undoing each step (a pair whose step is
     explicitly invertible, e.g. Störmer–Verlet on hamiltonian dynamics), so memory does not
-    grow with the layers.
+    grow with the layers. ``precision`` "float32" runs the sweeps of the matrix-level module in
+    single precision (x, J and ∇J stay float64 for the optimiser).
     """
 
     def __init__(self, arch: Architecture, tableau: Method, points: np.ndarray,
-                 labels: np.ndarray, h: np.ndarray | None = None, reversible: bool = False):
+                 labels: np.ndarray, h: np.ndarray | None = None, reversible: bool = False,
+                 precision: str = "float64"):
         self.arch, self.tableau, self.reversible = arch, tableau, reversible
         self.module = network_module(arch, tableau)
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision {precision!r} (choose from "
+                             f"{', '.join(PRECISIONS)})", key="precision")
+        if precision != "float64" and not hasattr(self.module, "NETWORK"):
+            raise InputError(f"{precision} needs the matrix-level module (tanh, symmetric or "
+                             "antisymmetric dynamics, an explicit tableau or a width above "
+                             f"{MAX_SCALAR_WIDTH}); this network has the scalar derivation's",
+                             key="precision")
+        self.precision = precision
         if reversible and not getattr(self.module, "REVERSIBLE", False):
             raise InputError(f"{tableau.name} on {arch.dynamics} dynamics has no explicit "
                              "inverse step to rebuild the states from: use a pair such as "
@@ -55,7 +69,7 @@ class Objective:
         self.fixed_h = None if arch.learns_steps else (
             np.ones(L) if arch.depth == "net" else np.full(L, arch.horizon / L)) \
             if h is None else np.asarray(h, dtype=float)
-        self.y0 = padded(points, d)
+        self.y0 = padded(points, d).astype(precision)
         self.labels = np.asarray(labels, dtype=float)
         self.params = self.member_parameters(np.arange(self.labels.size), self.labels.size)
         self._last = None
@@ -112,35 +126,59 @@ class Objective:
         self._last = None
 
     def _sweeps(self, x, members, gradient: bool):
-        """(J, ∇J or None) at x: the forward sweep, then (if asked) the costate sweep; both
-        are kept for the point last evaluated, so asking again costs nothing."""
+        """(J, ∇J or None) at x. The sweeps at the point last evaluated are kept (when the
+        points go in one part), so asking again costs nothing and a gradient after a value
+        costs one costate sweep."""
         last = self._last
-        if last is None or last["members"] is not members or not np.array_equal(last["x"], x):
-            theta, free, h = self.split(x)
-            y0, params = self._members(members)
-            keep = {"keep": False} if self.reversible else {}
-            with np.errstate(over="ignore", invalid="ignore"):
-                trajectory = self.module.forward(theta, h, y0, params, free=free, **keep)
-            last = self._last = {"x": x.copy(), "members": members, "trajectory": trajectory,
-                                 "value": trajectory["objective"] + self._smoothness(theta, h)[0],
-                                 "gradient": None}
-        if gradient and last["gradient"] is None:
-            theta, free, h = self.split(x)
-            _, params = self._members(members)
-            rebuild = {"reversible": True} if self.reversible else {}
-            co = self.module.costate(theta, last["trajectory"], h, params,
-                                     full=self.arch.learns_steps, free=free, **rebuild)
-            _, d_theta, d_h = self._smoothness(theta, h)
-            parts = [(co["gradient"] + d_theta).ravel(), co["gradient_free"]]
-            if self.arch.learns_steps:
-                parts.append(co["gradient_h"] + d_h)
-            last["gradient"] = np.concatenate(parts)
+        fresh = (last is None or last["members"] is not members
+                 or not np.array_equal(last["x"], x))
+        if fresh or (gradient and last["gradient"] is None):
+            self._last = last = self._evaluate(x, members, gradient,
+                                               None if fresh else last["trajectories"])
         return last["value"], last["gradient"]
 
-    def _members(self, members):
-        if members is None:
-            return self.y0, self.params
-        return self.y0[:, members], self.member_parameters(members, len(members))
+    def _parts(self, members) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(y0, params) of the parts swept one after the other: the batch ``members``, or all
+        points in parts of at most POINTS_PER_SWEEP (loss weight and Tikhonov share those of
+        the whole set, so that the parts' J and ∇J add up to the whole's)."""
+        if members is not None:
+            return [(self.y0[:, members], self.member_parameters(members, len(members)))]
+        total = self.labels.size
+        if total <= POINTS_PER_SWEEP:
+            return [(self.y0, self.params)]
+        return [(self.y0[:, part], self.member_parameters(part, total))
+                for part in np.array_split(np.arange(total), -(-total // POINTS_PER_SWEEP))]
+
+    def _evaluate(self, x, members, gradient: bool, trajectories=None) -> dict:
+        """Forward sweeps (reusing ``trajectories`` where given) and, if asked, costate
+        sweeps over the parts; J, ∇J, Φ and y_N summed or joined over them."""
+        theta, free, h = self.split(x)
+        parts = self._parts(members)
+        value, d_theta, d_h = self._smoothness(theta, h)
+        terminal, ends, kept = 0.0, [], []
+        total = 0.0 if gradient else None
+        for (y0, params), trajectory in zip(parts, trajectories or [None] * len(parts)):
+            if trajectory is None:
+                keep = {"keep": False} if self.reversible else {}
+                with np.errstate(over="ignore", invalid="ignore"):
+                    trajectory = self.module.forward(theta, h, y0, params, free=free, **keep)
+            value += trajectory["objective"]
+            terminal += trajectory["terminal_cost"]
+            ends.append(_final_state(trajectory))
+            if gradient:
+                rebuild = {"reversible": True} if self.reversible else {}
+                co = self.module.costate(theta, trajectory, h, params,
+                                         full=self.arch.learns_steps, free=free, **rebuild)
+                own = [co["gradient"].ravel(), co["gradient_free"]]
+                if self.arch.learns_steps:
+                    own.append(co["gradient_h"])
+                total = total + np.concatenate(own, dtype=float)
+            kept.append(trajectory if len(parts) == 1 else None)
+        if gradient and self.arch.smoothness:
+            total += self.join(d_theta, np.zeros(self.arch.width + 1), d_h)
+        return {"x": x.copy(), "members": members, "trajectories": kept, "value": value,
+                "gradient": total, "terminal_cost": terminal,
+                "y_end": np.concatenate(ends, axis=-1)}
 
     def _smoothness(self, theta, h):
         """S = α₂/2 Σ_n |θ_{n+1} − θ_n|²/h_n, ∂S/∂θ and ∂S/∂h_n = −α₂/2 |θ_{n+1} − θ_n|²/h_n²."""
@@ -163,9 +201,15 @@ class Objective:
         points (the objective without its running cost and smoothness term)."""
         self._sweeps(x, None, gradient=False)
         free = self.split(x)[1]
-        trajectory = self._last["trajectory"]
-        y_end = trajectory["y_end"] if self.reversible else trajectory["y"][-1]
-        return output(free[:-1] @ y_end + free[-1]), trajectory["terminal_cost"]
+        return output(free[:-1] @ self._last["y_end"] + free[-1]), self._last["terminal_cost"]
+
+
+def _final_state(trajectory) -> np.ndarray:
+    """y_N (d, points) of a forward sweep of either module, without stacking the others."""
+    for key, last in (("y_end", False), ("states", True), ("y", True)):
+        if key in trajectory:
+            return trajectory[key][-1] if last else trajectory[key]
+    raise KeyError("y_end")
 
 
 @dataclass
@@ -217,20 +261,22 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
                   validation: Dataset | None = None, batch_size: int = 64,
                   learning_rate: float = 1e-2, tolerance: float = DEFAULT_TOLERANCE,
                   log_every: int | None = None, progress=None,
-                  reversible: bool = False) -> TrainingResult:
+                  reversible: bool = False, precision: str = "float64") -> TrainingResult:
     """Train ``arch`` discretised by ``tableau`` (a tableau, or a pair for hamiltonian
     dynamics) on ``dataset`` (MATH.md 6).
 
     ``progress``: a callable taking the number of finished iterations (a progress bar).
     ``reversible``: rebuild the states in the costate sweep instead of storing them
-    (:class:`Objective`).
+    (:class:`Objective`). ``precision``: "float32" runs the sweeps in single precision.
     """
     tableau = load_method(tableau)
     _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tableau)
     start = time.perf_counter()
-    objective = Objective(arch, tableau, dataset.points, dataset.labels, reversible=reversible)
+    objective = Objective(arch, tableau, dataset.points, dataset.labels, reversible=reversible,
+                          precision=precision)
     checker = (Objective(arch, tableau, validation.points, validation.labels,
-                         reversible=reversible) if validation is not None else None)
+                         reversible=reversible, precision=precision)
+               if validation is not None else None)
     timings = {"derive_and_generate": time.perf_counter() - start}
     x0 = objective.project(initial_point(objective, seed))
     log_every = log_every or max(1, iterations // 100)
@@ -277,6 +323,7 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
                                             "validation_accuracy", "gradient_norm")}
     final["objective"] = float(last["objective"])
     config = {"tableau": tableau.name, **arch.to_json(), "reversible": reversible,
+              "precision": precision,
               "optimizer": optimizer,
               "iterations": iterations, "seed": seed, "data": dataset.description,
               "validation": validation.description if validation is not None else None,
