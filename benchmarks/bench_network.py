@@ -123,7 +123,7 @@ def torch_contender(arch, A, b, data):
 def jax_contender(arch, A, b, data):
     import jax
     import jax.numpy as jnp
-    dtype = getattr(jnp, PRECISION)
+    dtype = np.dtype(PRECISION)
     y0, c = (jnp.asarray(a, dtype=dtype) for a in (points(data, arch), data.labels * 1.0))
     h, L, d = 1.0 / arch.layers, arch.layers, arch.width
 
@@ -133,11 +133,11 @@ def jax_contender(arch, A, b, data):
     jitted_vg, jitted_loss = jax.jit(jax.value_and_grad(loss)), jax.jit(loss)
 
     def value_and_gradient(x):
-        J, g = jitted_vg(jnp.asarray(x, dtype=dtype), y0, c)
+        J, g = jitted_vg(x.astype(dtype, copy=False), y0, c)
         return float(J), np.asarray(g, dtype=float)
 
     def value(x):
-        return float(jitted_loss(jnp.asarray(x, dtype=dtype), y0, c))
+        return float(jitted_loss(x.astype(dtype, copy=False), y0, c))
 
     return value_and_gradient, value
 
