@@ -67,7 +67,7 @@ def ratios():
         N = 1000
         theta = 0.1 * rng.normal(size=(N, module.N_GROUPS, module.CONTROL_DIM))
         h = module.uniform_steps(N)
-        y0 = module.INITIAL_STATES + 0.1 * rng.normal(size=(module.STATE_DIM, members))
+        y0 = module.data["y0"] + 0.1 * rng.normal(size=(module.STATE_DIM, members))
         y0_hand = y0[:, 0] if members == 1 else y0  # a single trajectory: state vector (D,)
         forward = best(lambda: module.forward(theta, h, y0))
         gradient = best(lambda: module.objective_and_gradient(theta, h, y0))

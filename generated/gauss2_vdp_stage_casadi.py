@@ -3,7 +3,7 @@
 Tableau:  Gauss 2 (2 stages, fully implicit)
 Problem:  vdp (states x1, x2; controls u)
 Controls: stage (2 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   19be041f7721203a
+Inputs:   9127307cb66df418
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -37,7 +37,7 @@ TABLEAU = 'Gauss 2'
 PROBLEM = 'vdp'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "19be041f7721203a"
+INPUT_HASH = "9127307cb66df418"
 STAGES = 2
 STATE_DIM = 2
 CONTROL_DIM = 1
@@ -47,11 +47,9 @@ C = numpy.array([0.2113248654051871, 0.7886751345948129])
 GROUP_WEIGHTS = numpy.array([0.5, 0.5])
 T0 = 0.0
 T_END = 3.0
-INITIAL_STATES = numpy.array([[1.0, 0.0]]).T
 MEMBERS = 1
 PARAMETER_NAMES = ()
-N_PARAMETERS = 0
-PARAMETER_VALUES = numpy.array([], dtype=float).reshape(N_PARAMETERS, MEMBERS)
+N_PARAMETERS = len(PARAMETER_NAMES)
 FREE_NAMES = ()
 N_FREE = len(FREE_NAMES)
 FREE_VALUES = numpy.array([], dtype=float)
@@ -300,12 +298,17 @@ def bounds(n_steps, state_lower=None, state_upper=None, learn_steps=False):
 
 
 def _initial_states(y0):
-    y0 = INITIAL_STATES if y0 is None else y0
+    """y0 (D, K): required (data are inputs: the module holds none)."""
+    if y0 is None:
+        raise ValueError(f"y0 ({STATE_DIM}, {MEMBERS}) must be given")
     return numpy.asarray(y0, dtype=float).reshape(STATE_DIM, MEMBERS)
 
 
 def _member_parameters(params):
-    params = PARAMETER_VALUES if params is None else params
+    if params is None:
+        if N_PARAMETERS:
+            raise ValueError(f"params {PARAMETER_NAMES} ({N_PARAMETERS}, {MEMBERS}) must be given")
+        return numpy.zeros((0, MEMBERS))
     return numpy.asarray(params, dtype=float).reshape(N_PARAMETERS, MEMBERS)
 
 

@@ -3,7 +3,7 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  lq (states y; controls u)
 Controls: stage (4 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   faa2d35c9946ad7f
+Inputs:   d7ba85ec73fc8884
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
@@ -37,7 +37,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "faa2d35c9946ad7f"
+INPUT_HASH = "d7ba85ec73fc8884"
 STAGES = 4
 STATE_DIM = 1
 CONTROL_DIM = 1
@@ -47,11 +47,9 @@ C = numpy.array([0.0, 0.5, 0.5, 1.0])
 GROUP_WEIGHTS = numpy.array([0.16666666666666666, 0.3333333333333333, 0.3333333333333333, 0.16666666666666666])
 T0 = 0.0
 T_END = 1.0
-INITIAL_STATES = numpy.array([[1.0]]).T
 MEMBERS = 1
 PARAMETER_NAMES = ()
-N_PARAMETERS = 0
-PARAMETER_VALUES = numpy.array([], dtype=float).reshape(N_PARAMETERS, MEMBERS)
+N_PARAMETERS = len(PARAMETER_NAMES)
 FREE_NAMES = ()
 N_FREE = len(FREE_NAMES)
 FREE_VALUES = numpy.array([], dtype=float)
@@ -295,12 +293,17 @@ def bounds(n_steps, state_lower=None, state_upper=None, learn_steps=False):
 
 
 def _initial_states(y0):
-    y0 = INITIAL_STATES if y0 is None else y0
+    """y0 (D, K): required (data are inputs: the module holds none)."""
+    if y0 is None:
+        raise ValueError(f"y0 ({STATE_DIM}, {MEMBERS}) must be given")
     return numpy.asarray(y0, dtype=float).reshape(STATE_DIM, MEMBERS)
 
 
 def _member_parameters(params):
-    params = PARAMETER_VALUES if params is None else params
+    if params is None:
+        if N_PARAMETERS:
+            raise ValueError(f"params {PARAMETER_NAMES} ({N_PARAMETERS}, {MEMBERS}) must be given")
+        return numpy.zeros((0, MEMBERS))
     return numpy.asarray(params, dtype=float).reshape(N_PARAMETERS, MEMBERS)
 
 

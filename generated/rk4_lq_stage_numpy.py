@@ -3,13 +3,15 @@
 Tableau:  RK4 (4 stages, explicit)
 Problem:  lq (states y; controls u)
 Controls: stage (4 control parameter vector(s) per step; stage i uses GROUPS[i])
-Inputs:   cbdd9c886b3eb44e
+Inputs:   7bf54ddf8bb99f6e
 
 Derived by ocgen.derive from the discrete Lagrangian (MATH.md 2-3); do not edit by hand.
 Shapes: N steps, S stages, D states, M controls, G groups, K ensemble members.
   theta (N, G, M) control parameters; h (N,) step sizes; y0 (D, K) initial states;
   params (P, K) per-member parameters (none);
   free (F,) free parameters, optimised with the controls (none).
+Data are inputs: y0 (and params, if the problem has member parameters) must be given; the
+problem file holds the defaults. h=None means N equal steps over [T0, T_END].
 Indices in names are 0-based: Y_i_k is component k of stage value i.
 """
 
@@ -19,7 +21,7 @@ TABLEAU = 'RK4'
 PROBLEM = 'lq'
 CONTROLS = 'stage'
 GENERATOR = "ocgen 0.1.0"
-INPUT_HASH = "cbdd9c886b3eb44e"
+INPUT_HASH = "7bf54ddf8bb99f6e"
 STAGES = 4
 STATE_DIM = 1
 CONTROL_DIM = 1
@@ -29,9 +31,7 @@ C = numpy.array([0.0, 0.5, 0.5, 1.0])
 GROUP_WEIGHTS = numpy.array([0.16666666666666666, 0.3333333333333333, 0.3333333333333333, 0.16666666666666666])
 T0 = 0.0
 T_END = 1.0
-INITIAL_STATES = numpy.array([[1.0]]).T
 PARAMETER_NAMES = ()
-PARAMETER_VALUES = numpy.array([], dtype=float).reshape(0, 1)
 FREE_NAMES = ()
 FREE_VALUES = numpy.array([])
 CONTROL_LOWER = numpy.array([-numpy.inf])
@@ -176,6 +176,16 @@ def stage_controls(theta):
     return numpy.asarray(theta, dtype=float)[:, list(GROUPS), :]
 
 
+def _member_parameters(params, members):
+    """params (P, K), required when the problem has member parameters (data are inputs: the
+    module holds none)."""
+    if params is None:
+        if PARAMETER_NAMES:
+            raise ValueError(f"params {PARAMETER_NAMES} (one row per name, one column per member) must be given")
+        return numpy.zeros((0, members))
+    return numpy.asarray(params, dtype=float).reshape(len(PARAMETER_NAMES), members)
+
+
 def _inputs(theta, h, y0, params, free=None):
     theta = numpy.asarray(theta, dtype=float)
     if theta.ndim != 3 or theta.shape[1:] != (N_GROUPS, CONTROL_DIM):
@@ -183,10 +193,10 @@ def _inputs(theta, h, y0, params, free=None):
     h = uniform_steps(theta.shape[0]) if h is None else numpy.asarray(h, dtype=float)
     if h.shape != theta.shape[:1]:
         raise ValueError(f"h must have shape ({theta.shape[0]},), got {h.shape}")
-    y0 = INITIAL_STATES if y0 is None else numpy.asarray(y0, dtype=float)
-    y0 = y0.reshape(STATE_DIM, -1)
-    q = PARAMETER_VALUES if params is None else numpy.asarray(params, dtype=float)
-    q = q.reshape(len(PARAMETER_NAMES), y0.shape[-1])
+    if y0 is None:
+        raise ValueError(f"y0 ({STATE_DIM}, K) must be given: the module holds no data")
+    y0 = numpy.asarray(y0, dtype=float).reshape(STATE_DIM, -1)
+    q = _member_parameters(params, y0.shape[-1])
     w = FREE_VALUES if free is None else numpy.asarray(free, dtype=float)
     if w.shape != FREE_VALUES.shape:
         raise ValueError(f"free must have shape {FREE_VALUES.shape}, got {w.shape}")

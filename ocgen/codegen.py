@@ -178,7 +178,9 @@ def _reuse_slopes(step: CostateStep, disc: Discretisation) -> CostateStep:
 
 def input_hash(tableau: Method, problem: OptimalControlProblem, controls: str,
                backend: str) -> str:
-    """SHA-256 of everything the generated text depends on (first 16 hex digits)."""
+    """SHA-256 of everything the generated text depends on (first 16 hex digits). Not the
+    data: initial states and member parameter values are arguments of the generated code, and
+    only the CasADi transcription depends on the number of members."""
     described = {
         "generator": __version__, "backend": backend, "controls": controls,
         "tableau": tableau.to_dict(),
@@ -189,13 +191,14 @@ def input_hash(tableau: Method, problem: OptimalControlProblem, controls: str,
                     "running_cost": sp.srepr(problem.running_cost),
                     "terminal_cost": sp.srepr(problem.terminal_cost),
                     "horizon": [problem.t0, problem.T],
-                    "initial_states": problem.initial_states,
                     "bounds": problem.control_bounds,
-                    "member_parameters": [(str(p), v) for p, v in problem.member_parameters],
+                    "member_parameters": [str(p) for p, _ in problem.member_parameters],
                     "free_parameters": [(str(q), v) for q, v in problem.free_parameters]},
     }
-    if problem.partition:  # only then, so that the hashes of other problems stay as they were
+    if problem.partition:
         described["problem"]["partition"] = list(problem.partition)
+    if backend == "casadi":
+        described["problem"]["members"] = problem.members
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -321,19 +324,11 @@ def _common_context(disc: Discretisation, backend: str) -> dict:
         "c": [_float(sp.N(x, 17)) for x in disc.stage_times],
         "group_weights": [_float(sp.N(x, 17)) for x in disc.group_weights],
         "t0": _float(problem.t0), "T": _float(problem.T),
-        "initial_states_literal": _nested(problem.initial_states),
-        "parameter_values_literal": _nested(v for _, v in problem.member_parameters),
-        "n_parameters": len(parameter_names), "n_members": problem.members,
         "lower": [_float(x) for x in lower], "upper": [_float(x) for x in upper],
         "y": [str(x) for x in sym.y], "p": [str(x) for x in sym.p],
         "Y": [[str(x) for x in row] for row in sym.Y],
         "q": [str(x) for x in sym.params],
     }
-
-
-def _nested(rows) -> str:
-    """Rows of numbers as a Python list-of-lists literal at full precision."""
-    return "[" + ", ".join("[" + ", ".join(map(_float, row)) + "]" for row in rows) + "]"
 
 
 def generate(tableau, problem, controls: str = "stage", backend: str = "numpy") -> str:

@@ -23,6 +23,7 @@ from scipy.linalg import eigvalsh
 from scipy.optimize import minimize, root
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
+from .bound import BoundModule
 from .cache import import_source
 from .codegen import generate
 from .derive import Method, OutsideTheoryWarning, clock, discretise
@@ -34,15 +35,16 @@ from .problem import OptimalControlProblem, load_problem
 
 def generated_module(tableau, problem, controls: str = "stage",
                      backend: str = "numpy") -> tuple[ModuleType, dict[str, float]]:
-    """The imported generated module and the seconds spent deriving and generating it
-    (``tableau``: a tableau or a pair)."""
+    """The imported generated module, bound to the problem's data (:class:`BoundModule`),
+    and the seconds spent deriving and generating it (``tableau``: a tableau or a pair)."""
     tableau, problem = load_method(tableau), load_problem(problem)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutsideTheoryWarning)
         discretise(problem, tableau, controls)
         derived = time.perf_counter()
-        module = import_source(generate(tableau, problem, controls, backend))
+        module = BoundModule(import_source(generate(tableau, problem, controls, backend)),
+                             problem)
     return module, {"derive": derived - start, "generate": time.perf_counter() - derived}
 
 
@@ -234,8 +236,8 @@ def describe_failure(module: ModuleType, theta: np.ndarray, h: np.ndarray,
 def _array_members(module: ModuleType, theta: np.ndarray, h: np.ndarray) -> tuple:
     """forward() arguments running every member twice: with arrays over the members an
     overflow gives inf instead of raising, so a trajectory shows where it stops being finite."""
-    y0 = np.repeat(module.INITIAL_STATES, 2, axis=-1)
-    params = np.repeat(module.PARAMETER_VALUES, 2, axis=-1)
+    y0 = np.repeat(module.data["y0"], 2, axis=-1)
+    params = np.repeat(module.data["params"], 2, axis=-1)
     return theta, h, y0, params
 
 

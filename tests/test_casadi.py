@@ -234,7 +234,7 @@ def test_generated_module_is_deterministic_and_standalone(tmp_path):
         import json, sys
         sys.modules["ocgen"] = None  # importing ocgen now fails
         import rk4_lq_casadi as m
-        r = m.solve(20)
+        r = m.solve(20, y0=[[1.0]])
         print(json.dumps({"objective": r["objective"], "status": r["status"],
                           "p0": float(r["p"][0, 0, 0]), "shape": list(r["y"].shape)}))
     """)

@@ -22,7 +22,7 @@ def random_point(module, n_steps=4, seed=0):
     rng = np.random.default_rng(seed)
     theta = 0.3 * rng.normal(size=(n_steps, module.N_GROUPS, module.CONTROL_DIM))
     h = module.uniform_steps(n_steps) * (1 + 0.3 * rng.uniform(size=n_steps))
-    y0 = module.INITIAL_STATES + 0.1 * rng.normal(size=module.INITIAL_STATES.shape)
+    y0 = module.data["y0"] + 0.1 * rng.normal(size=module.data["y0"].shape)
     return rng, theta, h, y0
 
 
@@ -83,7 +83,7 @@ def test_wrong_gradient_fails_the_taylor_test(module_for):
 def test_ensemble_gradient_is_the_sum_over_members(module_for):
     module = module_for("rk4", "tanh_ensemble")
     _, theta, h, y0 = random_point(module)
-    q = module.PARAMETER_VALUES
+    q = module.data["params"]
     total = module.costate(theta, module.forward(theta, h, y0, q), h, q)["gradient"]
     parts = sum(module.costate(theta, module.forward(theta, h, y0[:, [k]], q[:, [k]]), h,
                                q[:, [k]])["gradient"] for k in range(y0.shape[1]))
@@ -114,7 +114,13 @@ def test_generated_module_runs_without_ocgen(tmp_path):
         m = runpy.run_path({str(path)!r})
         import numpy
         theta = numpy.zeros((5, m["N_GROUPS"], m["CONTROL_DIM"]))
-        J, g = m["objective_and_gradient"](theta)
+        try:
+            m["forward"](theta)
+        except ValueError as err:
+            assert "y0" in str(err) and "no data" in str(err), err
+        else:
+            raise AssertionError("ran without initial states")
+        J, g = m["objective_and_gradient"](theta, None, [[2.0], [0.0]])
         print(J, g.shape)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

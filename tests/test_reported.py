@@ -174,7 +174,6 @@ def test_input_hash_changes_with_every_input():
         "terminal_cost": dict(terminal_cost=y**2),
         "t0": dict(t0=-0.5),
         "T": dict(T=2.0),
-        "initial_states": dict(initial_states=((2.0,),)),
         "control_bounds": dict(control_bounds=((-1.0, 1.0),)),
         "member_parameters": dict(member_parameters=((sp.Symbol("c", real=True), (1.0,)),)),
         "explicit time": dict(dynamics=(y / 2 + u + t,)),
@@ -182,10 +181,23 @@ def test_input_hash_changes_with_every_input():
     for key, change in problems.items():
         variants[key] = input_hash(rk4, dataclasses.replace(lq, **change), "stage", "numpy")
     variants["another problem"] = input_hash(rk4, vdp, "stage", "numpy")
+    two = dataclasses.replace(lq, initial_states=((1.0,), (2.0,)), solution=None)
+    variants["members (casadi)"] = input_hash(rk4, two, "stage", "casadi")
     assert base not in variants.values(), [k for k, v in variants.items() if v == base]
     assert len(set(variants.values())) == len(variants)
     # and nothing else: the same inputs give the same hash, whatever the closed form says
     assert input_hash(rk4, dataclasses.replace(lq, solution=None), "stage", "numpy") == base
+    # nor the data, which are arguments of the generated code: the initial states, the member
+    # parameters' values, and (NumPy) the number of members
+    assert input_hash(rk4, dataclasses.replace(lq, initial_states=((2.0,),)), "stage",
+                      "numpy") == base
+    c = sp.Symbol("c", real=True)
+    assert input_hash(rk4, dataclasses.replace(lq, member_parameters=((c, (1.0,)),)), "stage",
+                      "numpy") == input_hash(rk4, dataclasses.replace(
+                          lq, member_parameters=((c, (3.0,)),)), "stage", "numpy")
+    assert input_hash(rk4, two, "stage", "numpy") == base
+    assert input_hash(rk4, dataclasses.replace(two, initial_states=((5.0,), (2.0,))), "stage",
+                      "casadi") == variants["members (casadi)"]
 
 
 @pytest.mark.parametrize("first", ["stage", "step"])
