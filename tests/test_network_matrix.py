@@ -178,6 +178,36 @@ def test_matrix_module_agrees_with_the_scalar_module(case):
         assert relative(a["stage_costates"], b["stage_costates"]) <= 1e-11, form
 
 
+def test_training_on_the_paper_spiral_is_the_same_with_either_module(monkeypatch):
+    """The paper's set-up (spiral, RK4, 20 layers, ResNet, step controls, squares loss),
+    trained with the Lipschitz line search from one start: the matrix-level module and the
+    scalar derivation's reach the same network to 1e-10."""
+    import ocgen.nets.training as training
+    from ocgen.nets.datasets import training_and_validation
+    data, _ = training_and_validation("spiral", 60, 0)
+    arch = Architecture(width=2, layers=20)
+    results, used = {}, []
+
+    def module_of(matrix):
+        def chosen(a, t):
+            module = network_module(a, t, matrix=matrix)
+            used.append(hasattr(module, "NETWORK"))
+            return module
+        return chosen
+
+    for matrix in (True, False):
+        monkeypatch.setattr(training, "network_module", module_of(matrix))
+        results[matrix] = training.train_network(data, "rk4", arch, optimizer="lipschitz",
+                                                 iterations=40, seed=3)
+    assert used == [True, False]
+    a, b = (np.concatenate([r.network.theta.ravel(), r.network.W, [r.network.mu]])
+            for r in (results[True], results[False]))
+    assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))
+    assert results[True].final["objective"] == pytest.approx(results[False].final["objective"],
+                                                             rel=1e-10)
+    assert results[True].history[-1]["objective"] < 0.9 * results[True].history[0]["objective"]
+
+
 def assert_taylor(J, x, g, seed=2):
     direction = np.random.default_rng(seed).standard_normal(np.shape(x))
     result = taylor_test(J, x, g, direction, epsilon=1e-2)
