@@ -1,10 +1,29 @@
+import functools
 import os
+import sys
 import tempfile
 
 import pytest
 
 # Generated modules are imported from a cache folder: keep the test run's own.
 os.environ.setdefault("OCGEN_CACHE", tempfile.mkdtemp(prefix="ocgen-test-cache-"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_caches_for_each_mutant():
+    """Mutation testing (README): mutmut runs each mutant's tests in a process forked from one
+    that has already run them, so every functools cache of ocgen (trees, derivations, loaded
+    tableaux, imported modules) would answer with the unmutated code's results. Under a mutant
+    they start empty."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        for name, module in list(sys.modules.items()):
+            if name == "ocgen" or name.startswith("ocgen."):
+                for value in list(vars(module).values()):
+                    if isinstance(value, functools._lru_cache_wrapper):
+                        value.cache_clear()
+        if "ocgen.cache" in sys.modules:
+            sys.modules["ocgen.cache"]._MODULES.clear()
+    yield
 
 
 @pytest.fixture(scope="session")
