@@ -155,10 +155,14 @@ def relative(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+WIDTH_4 = [("rk4", "stage", "tanh", "tanh", "squares", "odenet", 0.1, 4),
+           ("kutta3", "step", "antisymmetric", "sigmoid", "cross-entropy", "resnet", 0.0, 4)]
+
+
+@pytest.mark.parametrize("case", CASES + WIDTH_4, ids=lambda c: "-".join(map(str, c)))
 def test_matrix_module_agrees_with_the_scalar_module(case):
     """J, ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h, ∂J/∂y_0 and the costates of the two generated modules
-    agree to 1e-12 over 9 points, in both costate forms where they exist."""
+    agree to 1e-12 over 9 points, in both costate forms where they exist (d = 2, 3, 4)."""
     tableau, arch = architecture(case)
     matrix = network_module(arch, tableau, matrix=True)
     scalar = network_module(arch, tableau, matrix=False)
