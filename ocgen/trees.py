@@ -71,10 +71,11 @@ class RootedTree:
     __slots__ = ("edges", "order", "_key", "_hash", "_gamma", "_sigma", "_rest")
 
     def __init__(self, edges: Sequence[tuple[int, "RootedTree"]] = ()):
-        edges = tuple(sorted(((int(k), u) for k, u in edges), key=_edge_key))
+        edges = [(int(k), u) for k, u in edges]
         for k, u in edges:
             if not isinstance(u, RootedTree) or not 0 <= k < COLOURS:
                 raise TypeError(f"edges must be (colour 0..{COLOURS - 1}, RootedTree) pairs")
+        edges = tuple(sorted(edges, key=_edge_key))
         self.edges = edges
         self.order = 1 + sum(u.order for _, u in edges)
         self._key = (self.order, tuple(_edge_key(e) for e in edges))

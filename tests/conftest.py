@@ -9,12 +9,13 @@ import pytest
 os.environ.setdefault("OCGEN_CACHE", tempfile.mkdtemp(prefix="ocgen-test-cache-"))
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def fresh_caches_for_each_mutant():
     """Mutation testing (README): mutmut runs each mutant's tests in a process forked from one
-    that has already run them, so every functools cache of ocgen (trees, derivations, loaded
-    tableaux, imported modules) would answer with the unmutated code's results. Under a mutant
-    they start empty."""
+    that has already run them, and records which tests reach which function. Every functools
+    cache of ocgen (trees, derivations, loaded tableaux, imported modules) would answer with
+    the unmutated code's results, and hide which tests reach the cached code. Under mutmut
+    each test starts with them empty."""
     if os.environ.get("MUTANT_UNDER_TEST"):
         for name, module in list(sys.modules.items()):
             if name == "ocgen" or name.startswith("ocgen."):

@@ -205,3 +205,119 @@ def test_class_members_have_opposite_residuals_once_lower_orders_hold(pair):
                     assert other in {m for m, _ in cls}
                     lower = R(u) * R(v) + R(u) / v.density + R(v) / u.density
                     assert R(t) + R(other) == lower
+
+
+# -- what the other tests leave unchecked (found by mutation testing) ------------------------
+def test_trees_up_to_counts_every_order_once():
+    assert list(trees_up_to(0)) == []
+    assert [t.order for t in trees_up_to(4)] == [1, 2, 3, 3] + [4] * 4
+    assert len(list(trees_up_to(3, colours=2))) == 1 + 2 + 7
+
+
+def test_a_set_of_colours_counts_like_as_many_colours():
+    from ocgen.trees import coloured_trees
+    for order, count in enumerate([1, 2, 7, 26], 1):
+        trees = list(coloured_trees(order, {0, 2}))
+        assert len(trees) == count
+        assert all(k in (0, 2) for t in trees for k in t.colours)
+
+
+@pytest.mark.parametrize("colours, message", [
+    (0, "1 \\(classical\\) to 4"), (5, "1 \\(classical\\) to 4"),
+    (set(), "non-empty set of colours 0..3"), ({0, 4}, "non-empty set of colours 0..3"),
+    ({"a"}, "non-empty set of colours 0..3")])
+def test_bad_colours_are_refused(colours, message):
+    from ocgen.trees import coloured_trees
+    with pytest.raises(ValueError, match=message):
+        coloured_trees(2, colours)
+
+
+@pytest.mark.parametrize("couples", [(), ((0, 0),), ((0, 4),), ((0, 1), (1, 2))])
+def test_bad_couples_are_refused(couples):
+    with pytest.raises(ValueError, match="couples must pair distinct colours 0..3"):
+        symplectic_classes(2, couples)
+
+
+@pytest.mark.parametrize("edges", [[(4, T)], [(-1, T)], [(0, "τ")]])
+def test_bad_edges_are_refused(edges):
+    with pytest.raises(TypeError, match="edges must be \\(colour 0..3, RootedTree\\) pairs"):
+        RootedTree(edges)
+
+
+def test_edges_are_ordered_by_subtree_then_colour():
+    """Canonical order: smaller subtrees first, whatever their colour; it shows in the
+    notation."""
+    assert RootedTree([(3, T)]).edges == ((3, T),)
+    assert bi(("a", T2), ("t", T)).bracket() == "[τ̃[τ]]"
+    assert tree(T2, T, T2).bracket() == "[τ[τ]²]"  # a repeated child after another
+    assert not (tree(T) < T2) and T < T2  # strict: an equal tree is not smaller
+
+
+def test_bad_matrices_and_weights_are_refused():
+    A2, A3 = [[0, 0], [1, 0]], [[0] * 3] * 3
+    cases = [(lambda: ElementaryWeights([]), "at least one matrix is needed"),
+             (lambda: ElementaryWeights([A2, A3]), "every matrix must be s×s with the same s"),
+             (lambda: ElementaryWeights([[[0, 0], [1, 0], [1, 1]]]), "s×s"),
+             (lambda: ElementaryWeights([[[0, 0], [1]]]), "s×s"),
+             (lambda: ElementaryWeights([A2], [1]), "b must have one entry per stage"),
+             (lambda: ElementaryWeights([A2], [1, 0]).weight(T2, [1]),
+              "b must have one entry per stage"),
+             (lambda: ElementaryWeights([A2]).weight(T2), "no weights b given"),
+             (lambda: ElementaryWeights([A2], [1, 0]).weight(bi(("t", T))),
+              "no matrix given for colour 1"),
+             (lambda: elementary_weight(bi(("t", T)), A2, [1, 0]), "pass partner=Ã"),
+             (lambda: elementary_weight(RootedTree([(2, T)]), A2, [1, 0], partner=A2),
+              "colour 2: use ElementaryWeights")]
+    for build, message in cases:
+        with pytest.raises(ValueError, match=message):
+            build()
+
+
+class Counted(F):
+    """A fraction that counts the products made with it (the cost of the weights)."""
+
+    products = 0
+
+    def __mul__(self, other):
+        Counted.products += 1
+        return Counted(F.__mul__(self, other))
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        return Counted(F.__add__(self, other))
+
+    __radd__ = __add__
+
+
+def test_weights_are_memoised_over_subtrees():
+    """A second pass over the same trees makes no product: Φ(t) and every A Φ(u) are kept."""
+    A = [[Counted(x) for x in row] for row in RK4_A]
+    engine = ElementaryWeights([A], [Counted(x) for x in RK4_B], one=Counted(1),
+                               zero=Counted(0))
+    first = [engine.phi(t) for t in trees_up_to(5)]
+    before = Counted.products
+    assert [engine.phi(t) for t in trees_up_to(5)] == first
+    assert Counted.products == before
+    assert engine.weight(tree(T, T, T, T)) == F(5, 24)
+
+
+class Opaque(F):
+    """An entry whose truth value cannot be decided (as for some symbolic numbers)."""
+
+    def __bool__(self):
+        raise TypeError("no truth value")
+
+
+def test_entries_without_a_truth_value_count_as_non_zero():
+    A = [[Opaque(x) for x in row] for row in RK4_A]
+    assert elementary_weight(tree(T, T2), A, RK4_B) == F(1, 8)
+
+
+def test_matrices_and_weights_in_any_sequence_form():
+    import numpy as np
+    column = np.array([[float(x)] for x in RK4_B])
+    w = elementary_weight(tree(T, T2), np.array(RK4_A, dtype=float), column)
+    assert np.ndim(w) == 0 and abs(w - 1 / 8) < 1e-15
+    rows = (tuple(row) for row in RK4_A)
+    assert elementary_weight(tree(T, T2), rows, iter(RK4_B)) == F(1, 8)
