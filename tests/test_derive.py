@@ -240,3 +240,38 @@ def test_partner_form_equals_multiplier_form(tmp_path, method, problem):
     for key, values in multiplier.items():
         for a, b in zip(values, partner[key], strict=True):
             assert abs(a - b) <= 1e-25 * (1 + abs(a)), key
+
+
+def test_rounded_tableau_is_consistent_within_its_tolerance():
+    """Σ b_i of ten rounded tenths is 1 only up to rounding: consistent within the tableau's
+    tolerance, so no warning."""
+    from ocgen.tableau import ButcherTableau
+    tenths = ButcherTableau.from_dict({"name": "tenths", "A": [[0] * 10] * 10, "b": [0.1] * 10})
+    assert tenths.tolerance > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutsideTheoryWarning)
+        assert discretise(load_problem("lq"), tenths, "step").outside_theory is None
+
+
+def test_inconsistency_is_explained():
+    from ocgen.derive import outside_theory_reason
+    from ocgen.tableau import ButcherTableau
+    half = ButcherTableau(name="half", A=sp.Matrix([[0, 0], [1, 0]]),
+                          b=[sp.Rational(1, 4), sp.Rational(1, 4)])
+    assert outside_theory_reason(half, "step") == (
+        "half has Σ b_i = 1/2 ≠ 1: the method is not consistent (order 0), so the discrete "
+        "problem does not approximate the continuous one")
+
+
+def test_a_pair_needs_a_problem_with_parts():
+    from ocgen.errors import InputError
+    from ocgen.pair import load_pair
+    pair = load_pair("stormer_verlet")
+    with pytest.raises(InputError) as caught:
+        discretise(load_problem("lq"), pair, "stage")
+    error = caught.value
+    assert (error.source, error.key) == ("lq.toml", "parts")
+    assert error.detail == (
+        f"{pair.name} is a partitioned pair, but the problem lq does not split its states into "
+        "parts: give the problem a table parts = {first = [...], second = [...]} (or use a "
+        "single tableau)")
