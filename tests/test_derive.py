@@ -275,3 +275,107 @@ def test_a_pair_needs_a_problem_with_parts():
         f"{pair.name} is a partitioned pair, but the problem lq does not split its states into "
         "parts: give the problem a table parts = {first = [...], second = [...]} (or use a "
         "single tableau)")
+
+
+def _problem(tmp_path, name, **table):
+    """A problem file written from keyword arguments (TOML values given as text)."""
+    lines = [f'name = "{name}"'] + [f"{key} = {value}" for key, value in table.items()
+                                     if key != "parts"]
+    if "parts" in table:
+        lines += ["[parts]", table["parts"]]
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return load_problem(str(path))
+
+
+BASE = dict(states='["x"]', controls='["u"]', horizon="[0, 1]", initial_state="[1]",
+            dynamics='["x + u"]', terminal_cost='"x**2"')
+
+
+@pytest.mark.parametrize("cost, controls, law, note", [
+    ('"(u**2 + x**2)/2"', None, True, "u = φ(y, p) from H_u = 0; H_uu > 0 (a minimum)"),
+    ('"x**2*u**2/2"', None, True, "u = φ(y, p) from H_u = 0; H_uu > 0 could not be confirmed"),
+    ('"(u**2 + x*v**2 + v**2)/2"', '["u", "v"]', True,
+     "u = φ(y, p) from H_u = 0; H_uu > 0 could not be confirmed"),
+    ('"(u**2 + 2*v**2)/2"', '["u", "v"]', True,
+     "u = φ(y, p) from H_u = 0; H_uu > 0 (a minimum)"),
+    ('"cosh(u)"', None, False,
+     "H_u is not polynomial in the controls; u = φ(y, p) is not solved for"),
+    ('"u**3/3 - u"', None, False, "no unique u = φ(y, p)")])
+def test_control_law_notes(tmp_path, cost, controls, law, note):
+    """φ from H_u = 0 and what ocgen can say of it: H_uu > 0 by leading minors, confirmed
+    only when SymPy can tell their sign; no φ when H_u is not polynomial or has several
+    roots."""
+    table = dict(BASE, running_cost=cost)
+    if controls:
+        table.update(controls=controls, dynamics='["x + u + v"]')
+    system = continuous_system(_problem(tmp_path, "laws", **table))
+    assert (system.control_law is not None) == law
+    assert system.control_law_note.endswith(note)
+
+
+def test_tied_groups_of_a_rounded_tableau_and_unknown_modes():
+    from ocgen.errors import OcgenError
+    from ocgen.tableau import ButcherTableau
+    rounded = ButcherTableau.from_dict({"name": "r", "A": [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0]],
+                                        "b": [0.25, 0.25, 0.5]})
+    assert control_groups(rounded, "tied") == (0, 1, 1)
+    with pytest.raises(OcgenError) as caught:
+        control_groups(rounded, "per-stage")
+    assert str(caught.value) == ("unknown control parametrisation 'per-stage' (choose from "
+                                 "stage, tied, step)")
+
+
+def test_defaults_sequences_and_where_warnings_point():
+    """Stage controls by default; explicit tableaux give their costate stages as a sequence;
+    the outside-theory warning points at the caller."""
+    disc = discretise(load_problem("lq"), load_tableau("rk4"))
+    assert disc.controls == "stage"
+    assert disc.multiplier.stages.sequence is not None
+    assert disc.partner.stages.sequence is not None
+    with pytest.warns(OutsideTheoryWarning) as record:
+        discretise(load_problem("lq"), load_tableau("heun3"), "stage")
+    assert record[0].filename == __file__
+
+
+def test_control_law_on_the_step_uses_the_step_names(tmp_path):
+    """φ written in the step's symbols: member and free parameters renamed too."""
+    problem = _problem(tmp_path, "named", **dict(
+        BASE, running_cost='"(u**2 + x**2)/2 + k*x*u"', dynamics='["x + c*u"]',
+        member_parameters="{ c = [2.0] }", free_parameters="{ k = 0.5 }"))
+    disc = discretise(problem, load_tableau("rk4"), "stage")
+    sym = disc.symbols
+    allowed = {sym.t, *sym.y, *sym.p, *sym.params, *sym.free}
+    assert disc.grid_control is not None and disc.grid_control[0].free_symbols <= allowed
+    assert set(sym.params) <= disc.grid_control[0].free_symbols
+    assert set(sym.free) <= disc.grid_control[0].free_symbols
+
+
+SEPARABLE_PARTS = 'first = ["q"]\nsecond = ["p"]'
+
+
+def test_why_there_is_no_partner_form(tmp_path):
+    """The partner form needs every weight non-zero, and with b ≠ b̂ a separable problem whose
+    running cost depends on the second part only (ADDENDA.md 1); each obstacle is named."""
+    from ocgen.pair import PartitionedTableau, load_method
+    two = dict(states='["q", "p"]', controls='["u"]', horizon="[0, 1]",
+               initial_state="[1, 0]", terminal_cost='"q**2"', parts=SEPARABLE_PARTS)
+    coupled = _problem(tmp_path, "coupled", **dict(
+        two, dynamics='["p - q", "-q + u"]', running_cost='"(p**2 + u**2)/2"'))
+    costly = _problem(tmp_path, "costly", **dict(
+        two, dynamics='["p", "-q + u"]', running_cost='"(q**2 + u**2)/2"'))
+    ruth = load_method("ruth3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutsideTheoryWarning)
+        assert discretise(coupled, ruth).partner_note == (
+            f"{ruth.name} has b ≠ b̂, so its partner pair is the costate scheme of separable "
+            "problems only, but the dynamics of q depend on q (both in the first part); use "
+            "the multiplier form (ADDENDA.md 1)")
+        assert discretise(costly, ruth).partner_note.startswith(
+            f"{ruth.name} has b ≠ b̂, so the costate of q (first part) has the weights b̂, but "
+            "the running cost, with the weights b, depends on q")
+        heun = PartitionedTableau.from_dict({"name": "heun pair", "first": "heun3",
+                                            "second": "heun3"})
+        note = discretise(costly, heun, "step").partner_note
+    assert note == ("heun pair has b_2 = 0, b̂_2 = 0: the partner form divides by every weight; "
+                    "use the multiplier form (MATH.md 3.3)")
