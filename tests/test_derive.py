@@ -326,16 +326,12 @@ def test_tied_groups_of_a_rounded_tableau_and_unknown_modes():
                                  "stage, tied, step)")
 
 
-def test_defaults_sequences_and_where_warnings_point():
-    """Stage controls by default; explicit tableaux give their costate stages as a sequence;
-    the outside-theory warning points at the caller."""
+def test_defaults_and_sequences():
+    """Stage controls by default; explicit tableaux give their costate stages as a sequence."""
     disc = discretise(load_problem("lq"), load_tableau("rk4"))
     assert disc.controls == "stage"
     assert disc.multiplier.stages.sequence is not None
     assert disc.partner.stages.sequence is not None
-    with pytest.warns(OutsideTheoryWarning) as record:
-        discretise(load_problem("lq"), load_tableau("heun3"), "stage")
-    assert record[0].filename == __file__
 
 
 def test_control_law_on_the_step_uses_the_step_names(tmp_path):
