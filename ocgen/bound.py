@@ -26,27 +26,34 @@ class BoundModule:
 
     def __init__(self, module: ModuleType, problem: OptimalControlProblem):
         self.module = module
+        self._functions: dict = {}
         values = problem.member_parameter_arrays()
         self.data = {"y0": problem.initial_state_array(),
                      "params": np.array([values[name] for name in module.PARAMETER_NAMES],
                                         dtype=float).reshape(-1, problem.members)}
 
     def __getattr__(self, name):
+        if name in self._functions:
+            return self._functions[name]
         value = getattr(self.module, name)
         if not inspect.isfunction(value):
             return value
         signature = inspect.signature(value)
         taken = [key for key in DATA_ARGUMENTS if key in signature.parameters]
-        if not taken:
-            return value
+        if taken:
+            value = self._with_data(value, signature, taken)
+        self._functions[name] = value
+        return value
 
-        @functools.wraps(value)
+    def _with_data(self, function, signature, taken):
+        """``function`` with the problem's data wherever ``taken`` arguments are None."""
+        @functools.wraps(function)
         def with_data(*args, **kwargs):
             bound = signature.bind_partial(*args, **kwargs)
             for key in taken:
                 if bound.arguments.get(key) is None:
                     bound.arguments[key] = self.data[key]
-            return value(*bound.args, **bound.kwargs)
+            return function(*bound.args, **bound.kwargs)
         return with_data
 
     def __repr__(self) -> str:

@@ -145,6 +145,14 @@ second = ["p"]
 """
 
 
+def _run(sequence, known):
+    """Assignments (target, expression) evaluated in order, to 30 digits."""
+    env = dict(known)
+    for target, value in sequence:
+        env[target] = value.xreplace(env).evalf(30)
+    return env
+
+
 @pytest.mark.parametrize("pair", ["stormer_verlet", "symplectic_euler", "ruth3"])
 def test_inverse_step_undoes_the_step(tmp_path, pair):
     """On a separable, time-dependent problem the derived inverse step, run from y_{n+1},
@@ -161,16 +169,10 @@ def test_inverse_step_undoes_the_step(tmp_path, pair):
              sym.y[1]: sp.Float(-0.4)}
     start.update({u: sp.Float(0.1 * (k + 1)) for k, row in enumerate(sym.u) for u in row})
 
-    def run(sequence, known):
-        env = dict(known)
-        for target, value in sequence:
-            env[target] = value.xreplace(env).evalf(30)
-        return env
-
-    forward = run(disc.stage_sequence, start)
+    forward = _run(disc.stage_sequence, start)
     y_next = [e.xreplace(forward).evalf(30) for e in disc.next_state]
     known = {k: v for k, v in start.items() if k not in sym.y}
-    backward = run(disc.inverse_sequence, {**known, **dict(zip(disc.next_symbols, y_next))})
+    backward = _run(disc.inverse_sequence, {**known, **dict(zip(disc.next_symbols, y_next))})
     for x in (*sym.y, *(v for row in (*sym.Y, *sym.F) for v in row)):
         assert abs(backward[x] - (start | forward)[x]) < 1e-25, x
     single = discretise(load_problem(str(path)), load_tableau("rk4"), "stage")
@@ -187,13 +189,6 @@ def _numbers(disc, seed):
     for group in (sym.y, sym.p, sym.params, sym.free, *sym.u):
         known.update({x: value() for x in group})
     return known
-
-
-def _run(sequence, known):
-    env = dict(known)
-    for target, value in sequence:
-        env[target] = value.xreplace(env).evalf(30)
-    return env
 
 
 def _costate_step(step, known):

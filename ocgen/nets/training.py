@@ -57,7 +57,6 @@ class Objective:
                              "antisymmetric dynamics, an explicit tableau or a width above "
                              f"{MAX_SCALAR_WIDTH}); this network has the scalar derivation's",
                              key="precision")
-        self.precision = precision
         if reversible and not getattr(self.module, "REVERSIBLE", False):
             raise InputError(f"{tableau.name} on {arch.dynamics} dynamics has no explicit "
                              "inverse step to rebuild the states from: use a pair such as "
@@ -157,16 +156,16 @@ class Objective:
         value, d_theta, d_h = self._smoothness(theta, h)
         terminal, ends, kept = 0.0, [], []
         total = 0.0 if gradient else None
+        keep = {"keep": False} if self.reversible else {}
+        rebuild = {"reversible": True} if self.reversible else {}
         for (y0, params), trajectory in zip(parts, trajectories or [None] * len(parts)):
             if trajectory is None:
-                keep = {"keep": False} if self.reversible else {}
                 with np.errstate(over="ignore", invalid="ignore"):
                     trajectory = self.module.forward(theta, h, y0, params, free=free, **keep)
             value += trajectory["objective"]
             terminal += trajectory["terminal_cost"]
             ends.append(_final_state(trajectory))
             if gradient:
-                rebuild = {"reversible": True} if self.reversible else {}
                 co = self.module.costate(theta, trajectory, h, params,
                                          full=self.arch.learns_steps, free=free, **rebuild)
                 own = [co["gradient"].ravel(), co["gradient_free"]]
