@@ -403,7 +403,9 @@ def load_tableau(spec: str | Path | ButcherTableau, *,
 
 
 def close_names(key: str) -> list[str]:
-    """Up to five built-in tableaux whose name or alias contains ``key`` or is spelled like it."""
+    """Up to five built-in tableaux whose name or alias contains ``key`` or is spelled like it
+    (closest first; a tableau matched by several of its names counts once)."""
     index = _index()
-    keys = [k for k in index if key and key in k] + difflib.get_close_matches(key, index, n=5)
+    keys = [k for k in index if key and key in k] + difflib.get_close_matches(key, index,
+                                                                              n=len(index))
     return list(dict.fromkeys(index[k].name for k in keys))[:5]

@@ -9,14 +9,20 @@ import pytest
 os.environ.setdefault("OCGEN_CACHE", tempfile.mkdtemp(prefix="ocgen-test-cache-"))
 
 
+_caches_emptied_for = None
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches_for_each_mutant():
     """Mutation testing (README): mutmut runs each mutant's tests in a process forked from one
     that has already run them, and records which tests reach which function. Every functools
     cache of ocgen (trees, derivations, loaded tableaux, imported modules) would answer with
-    the unmutated code's results, and hide which tests reach the cached code. Under mutmut
-    each test starts with them empty."""
-    if os.environ.get("MUTANT_UNDER_TEST"):
+    the unmutated code's results, and hide which tests reach the cached code. So the caches
+    are emptied before every test while mutmut records ("stats"), and once when a process
+    starts on a mutant: its later tests may share what the mutated code computed."""
+    global _caches_emptied_for
+    mutant = os.environ.get("MUTANT_UNDER_TEST")
+    if mutant and (mutant == "stats" or mutant != _caches_emptied_for):
         for name, module in list(sys.modules.items()):
             if name == "ocgen" or name.startswith("ocgen."):
                 for value in list(vars(module).values()):
@@ -24,6 +30,7 @@ def fresh_caches_for_each_mutant():
                         value.cache_clear()
         if "ocgen.cache" in sys.modules:
             sys.modules["ocgen.cache"]._MODULES.clear()
+        _caches_emptied_for = mutant
     yield
 
 

@@ -212,19 +212,36 @@ def _costate_step(step, known):
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+GROWTH = """
+name = "growth"
+states = ["x"]
+controls = ["u"]
+horizon = [0, 1]
+initial_state = [1]
+dynamics = ["a*x + u*cos(t)"]
+running_cost = "(u**2 + a*x**2)/2"
+terminal_cost = "(x - a)**2"
+
+[free_parameters]
+a = 0.5
+"""
+
+
 @pytest.mark.parametrize("method, problem", [
     ("rk4", "tv_tracking"), ("ssprk3", "nl"), ("kutta3", "tanh_ensemble"),
-    ("ralston2", str(EXAMPLES / "parameter_estimation.toml")), ("stormer_verlet", None),
-    ("ruth3", None)])
+    ("ralston2", str(EXAMPLES / "parameter_estimation.toml")), ("ralston2", GROWTH),
+    ("stormer_verlet", PENDULUM), ("ruth3", PENDULUM)],
+    ids=["rk4", "ssprk3", "kutta3", "ralston2-terminal", "ralston2-growth", "verlet", "ruth3"])
 def test_partner_form_equals_multiplier_form(tmp_path, method, problem):
     """MATH.md 3.2 (and ADDENDA.md 1 for pairs): with every b_i ≠ 0 the partner form is the
     multiplier form rewritten, so at the same step (stage values from the forward step) p_n,
     the stage costates and every gradient agree, here to 25 digits, on problems with
-    explicit time, member and free parameters."""
+    explicit time, member parameters, and free parameters in the terminal cost only or in
+    the dynamics and running cost too."""
     from ocgen.pair import load_method
-    if problem is None:
-        path = tmp_path / "pendulum.toml"
-        path.write_text(PENDULUM)
+    if "\n" in problem:
+        path = tmp_path / "problem.toml"
+        path.write_text(problem)
         problem = str(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutsideTheoryWarning)

@@ -13,7 +13,7 @@ import sympy as sp
 import tomli_w
 
 from ocgen.errors import InputError
-from ocgen.tableau import ButcherTableau, ZeroWeightError, load_tableau
+from ocgen.tableau import ButcherTableau, ZeroWeightError, close_names, load_tableau
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,6 +104,17 @@ def test_empty_A():
         ButcherTableau("bad", A=[], b=[])
 
 
+@pytest.mark.parametrize("shape, key, message", [
+    ({"A": [[0, 0]], "b": [1]}, "A", "A must be a non-empty square matrix, found 1×2"),
+    ({"A": [[0]], "b": [1, 0]}, "b", "b must have 1 entries (one per stage), found 2"),
+    ({"A": [[0]], "b": [1], "c": [0, 1]}, "c", "c must have 1 entries (one per stage), found 2"),
+], ids=["A", "b", "c"])
+def test_shape_errors_name_file_and_key(shape, key, message):
+    with pytest.raises(InputError) as info:
+        ButcherTableau("bad", **shape, source="method.toml")
+    assert str(info.value) == f"method.toml: {key}: {message}"
+
+
 @pytest.mark.parametrize("b", [[1], [R(1, 3)] * 3])
 def test_wrong_b_length(b):
     with pytest.raises(InputError) as info:
@@ -137,6 +148,40 @@ def test_c_with_floats_is_checked_with_tolerance():
     with pytest.raises(InputError) as info:
         ButcherTableau("bad", A=[[0, 0], [2 / 3, 0]], b=[0.25, 0.75], c=[0, 0.6667])
     assert info.value.key == "c[1]"
+
+
+@pytest.mark.parametrize("A10, c1, exact_decimals, message", [
+    ("1/2", "1/3", False, "c[1] = 1/3 differs from the row sum of A[1], 1/2, by -0.2"),
+    # τ = 10^(2−15) for 15-digit floats, times |c_1| + Σ_j |a_1j| = 1.01
+    ("0.5", "0.51", False, "c[1] = 0.51 differs from the row sum of A[1], 0.5, by 0.01, "
+                           "more than 1e-13 allowed for 15-digit entries"),
+    # the digits are the most precise entry's, in A or in c
+    ("0.3334", "0.333333333333333333333333333333", False,
+     "c[1] = 0.333333333333333333333333333333 differs from the row sum of A[1], 0.3334, by "
+     "-7e-05, more than 7e-29 allowed for 30-digit entries"),
+    ("0.333333333333333333333333333333", "0.3334", False,
+     "c[1] = 0.3334 differs from the row sum of A[1], 0.333333333333333333333333333333, by "
+     "7e-05, more than 7e-29 allowed for 30-digit entries"),
+    # 1/3 against 7 digits: the residual 3e-8 is tiny against the entries
+    ("0.3333333", "1/3", False, "c[1] = 1/3 differs from the row sum of A[1], 0.3333333, by "
+                                "3e-08, more than 7e-14 allowed for 15-digit entries: the "
+                                "coefficients look rounded to 7 digits"),
+    ("0.3333333", "1/3", True, "c[1] = 1/3 differs from the row sum of A[1], 3333333/10000000, "
+                               "by 3e-08: the coefficients look rounded to 7 digits (decimals "
+                               "are judged as rounded numbers unless --exact-decimals is given)"),
+], ids=["exact", "rounded", "precise-c", "precise-A", "look-rounded", "exact-decimals"])
+def test_row_sum_messages(A10, c1, exact_decimals, message):
+    data = {"A": [[0, 0], [A10, 0]], "b": [0.25, 0.75], "c": [0, c1]}
+    with pytest.raises(InputError) as info:
+        ButcherTableau.from_dict(data, source="m.toml", exact_decimals=exact_decimals)
+    assert str(info.value) == f"m.toml: c[1]: {message}"
+
+
+def test_rounded_A_with_exact_c_is_checked_with_tolerance():
+    """A rounded to 16 digits and c = 1/3 exactly: consistent within τ (c is kept exact)."""
+    tableau = ButcherTableau.from_dict({"A": [[0, 0], ["0.3333333333333333", 0]],
+                                        "b": [0.25, 0.75], "c": [0, "1/3"]})
+    assert tableau.tolerance > 0 and tableau.c[1] == R(1, 3)
 
 
 def test_tableau_is_immutable():
@@ -286,10 +331,11 @@ def test_syntax_error_positions(tmp_path):
 
 
 def test_missing_file_and_wrong_suffix(tmp_path):
-    missing = tmp_path / "nowhere.toml"
-    with pytest.raises(InputError, match="no such file") as info:
-        load_tableau(missing)
-    assert str(missing) in str(info.value)
+    for name in ("nowhere.toml", "nowhere.json", "NOWHERE.JSON"):
+        missing = tmp_path / name
+        with pytest.raises(InputError) as info:
+            load_tableau(missing)
+        assert str(info.value) == f"{missing}: no such file"
     other = tmp_path / "m.yaml"
     other.write_text("A: [[0]]\n")
     with pytest.raises(InputError, match=r"\.toml or \.json") as info:
@@ -300,6 +346,43 @@ def test_missing_file_and_wrong_suffix(tmp_path):
 def test_unknown_name_is_an_input_error():
     with pytest.raises(InputError, match="unknown tableau"):
         load_tableau("no such method anywhere")
+    with pytest.raises(InputError) as info:
+        load_tableau("zzzzzzzzzzzzzzzzzzzz")
+    assert str(info.value) == ("unknown tableau 'zzzzzzzzzzzzzzzzzzzz' (see `ocgen tableau "
+                               "list`, or give a .toml/.json file)")
+    for blank in ("", "   "):
+        with pytest.raises(InputError) as info:
+            load_tableau(blank)
+        assert str(info.value) == ("empty tableau name: give a built-in name (see `ocgen "
+                                   "tableau list`) or a .toml/.json file")
+
+
+def test_exact_decimals_for_a_built_in_name():
+    """SSPRK(5,3) is stored to 15 digits (Ruuth 2006): read exactly, 0.377268915331368 is the
+    rational it spells."""
+    rounded = load_tableau("SSPRK53")
+    exact = load_tableau("ssprk53", exact_decimals=True)
+    assert not rounded.is_exact and rounded.A[1, 0].is_Float
+    assert exact.is_exact and exact.A[1, 0] == R(377268915331368, 10**15)
+    assert exact.source == rounded.source and exact.source.endswith(".toml")
+
+
+def test_suggestions_for_unknown_names():
+    """The library holds exactly three Gauss methods and ten Lobatto ones; at most five
+    names are suggested, those containing the key first, then the closest spellings."""
+    assert close_names("gauss") == ["Gauss 1", "Gauss 2", "Gauss 3"]
+    assert close_names("") == []
+    lobatto = close_names("lobatto")
+    assert len(lobatto) == 5 and all("Lobatto" in name for name in lobatto[1:])
+    misspelt = close_names("lobatoiiia3")          # no name contains it: spellings only
+    assert misspelt[0] == "Lobatto IIIA 3" and len(misspelt) == 5
+    assert all(name.startswith("Lobatto III") for name in misspelt)
+    # "Radau IIA 3" is also "RadauIIA5" and "Radau5": five distinct tableaux still
+    radau = close_names("adauia3")
+    assert radau[0] == "Radau IA 3" and len(set(radau)) == 5
+    with pytest.raises(InputError, match=r"unknown tableau 'Lobato IIIA 3'; did you mean "
+                                         r"Lobatto IIIA 3, "):
+        load_tableau("Lobato IIIA 3")
 
 
 # -- structure -------------------------------------------------------------------------------
@@ -334,6 +417,30 @@ def test_weights():
     assert rk4().zero_weights == () and rk4().weights_positive
     negative = ButcherTableau("neg", A=[[0, 0], [2, 0]], b=[R(5, 4), R(-1, 4)])
     assert negative.negative_weights == (1,) and not negative.weights_positive
+
+
+def test_written_c_is_kept_for_rounded_A_and_exact_for_exact_A():
+    """c as written stays when A is rounded (it agrees with the row sums within τ); with an
+    exact A it is the exact row sums, even when written rounded (1/3, not 0.333…)."""
+    rounded = ButcherTableau("r", A=[[0, 0], ["0.3333333333333333", 0]], b=[0.25, 0.75],
+                             c=[0, "0.333333333333333"])
+    assert rounded.c[1] == sp.Float("0.333333333333333", 15) != rounded.A[1, 0]
+    exact = ButcherTableau("e", A=[[0, 0], [R(1, 3), 0]], b=[R(1, 4), R(3, 4)],
+                           c=[0, "0.333333333333333333333333"])
+    assert exact.c[1] == R(1, 3) and exact.is_exact
+
+
+def test_rounded_entries_within_the_tolerance_count_as_zero():
+    """A rounded tableau's entries within τ = 10^(2−d) of zero are zero (ocgen.numbers): the
+    rounding residue 1e-20 above the diagonal leaves the midpoint rule explicit, and ±1e-20 in
+    b is a zero weight, neither positive nor negative."""
+    for residue in (1e-20, -1e-20):
+        rounded = ButcherTableau("rounded midpoint", A=[[0.0, residue], [0.5, 0.0]],
+                                 b=[residue, 1.0])
+        assert rounded.tolerance > 0 and rounded.kind == "explicit"
+        assert rounded.zero_weights == (0,) and rounded.negative_weights == ()
+    diagonal = ButcherTableau("rounded", A=[[0.5, 1e-20], [0.25, 0.5]], b=[0.5, 0.5])
+    assert diagonal.kind == "diagonally implicit"
 
 
 def test_d_is_A_transpose_b():
@@ -426,6 +533,17 @@ def test_latex():
     assert "\\begin{array}" in rk4().latex()
 
 
+def test_latex_of_the_explicit_midpoint_rule_whole():
+    """The Butcher array as typeset in Butcher (2016), Table 230(I): c | A, a rule, then bᵀ."""
+    assert explicit_midpoint().latex() == (
+        "\\begin{array}{c|cc}\n"
+        "0 & 0 & 0 \\\\\n"
+        "\\frac{1}{2} & \\frac{1}{2} & 0 \\\\\n"
+        "\\hline\n"
+        " & 0 & 1\n"
+        "\\end{array}")
+
+
 def float_tableau():
     return ButcherTableau("floats", A=[[0.1, 0.2], [0.3, 0.4]], b=[0.25, 0.75])
 
@@ -441,7 +559,8 @@ ROUND_TRIP = [rk4, gauss2, sdirk2_order3, lobatto_iiib3, explicit_midpoint, floa
 def with_metadata(tableau):
     return ButcherTableau(tableau.name, A=tableau.A, b=tableau.b, c=tableau.c,
                           aliases=("alias one", "Alias-2"), citation="A. Author, J. 1 (2000) 1",
-                          literature_order=2, literature_control_order=1)
+                          literature_order=2, literature_control_order=1,
+                          order_source="Theorem 1 of the paper", control_order_source="Table 2")
 
 
 @pytest.mark.parametrize("make", ROUND_TRIP, ids=lambda f: f.__name__)
@@ -486,4 +605,26 @@ def test_to_dict_shape():
     assert data["c"] == [0, "1/2", "1/2", 1]
     assert data["aliases"] == ["alias one", "Alias-2"]
     assert data["order"] == 2 and data["control_order"] == 1
-    assert set(data) == {"name", "aliases", "citation", "order", "control_order", "A", "b", "c"}
+    assert data["order_source"] == "Theorem 1 of the paper"
+    assert data["control_order_source"] == "Table 2"
+    assert set(data) == {"name", "aliases", "citation", "order", "control_order", "order_source",
+                         "control_order_source", "A", "b", "c"}
+
+
+def test_rounded_entries_are_floats_only_when_a_float_keeps_their_digits():
+    """0.25 is a float exactly; 2/3 to 28 digits is not, so it is written as its decimal text
+    (a JSON float would drop 12 of its digits)."""
+    long = "0.6666666666666666666666666667"
+    tableau = ButcherTableau.from_dict({"A": [[0, 0], [long, 0]], "b": [0.25, 0.75]})
+    data = tableau.to_dict()
+    assert data["b"] == [0.25, 0.75] and all(type(x) is float for x in data["b"])
+    assert data["A"] == [[0, 0], [long, 0]] and data["c"] == [0, long]
+    again = ButcherTableau.from_dict(json.loads(tableau.to_json()))
+    assert again == tableau and again.A[1, 0] == sp.Float(long, 28)
+
+
+def test_json_text_is_indented_and_keeps_unicode():
+    text = ButcherTableau("Störmer–Verlet stage", A=[[0]], b=[1]).to_json()
+    assert '"name": "Störmer–Verlet stage"' in text
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[1].startswith('  "name"') and lines[-1] == "}"
