@@ -184,6 +184,53 @@ def test_rounded_A_with_exact_c_is_checked_with_tolerance():
     assert tableau.tolerance > 0 and tableau.c[1] == R(1, 3)
 
 
+def test_default_name_is_the_file_stem():
+    assert ButcherTableau.from_dict({"A": [[0]], "b": [1]}, source="dir/my_method.toml").name \
+        == "my_method"
+    assert ButcherTableau.from_dict({"A": [[0]], "b": [1]}).name == "custom"
+
+
+@pytest.mark.parametrize("texts, message", [
+    ({"name": ""}, "name: expected a non-empty string, found ''"),
+    ({"name": "a\nb"}, "name: character 1 is '\\n', which is not printable text"),
+    ({"aliases": ("x", "y\x1b[31m")},
+     "aliases[1]: character 1 is '\\x1b', which is not printable text"),
+    ({"citation": "bad\x1b[2J"}, "citation: character 3 is '\\x1b', which is not printable text"),
+    ({"control_order_source": "\x07"},
+     "control_order_source: character 0 is '\\x07', which is not printable text"),
+], ids=["empty name", "name with a newline", "alias with an escape", "citation with an escape",
+        "source with a bell"])
+def test_texts_must_be_printable(texts, message):
+    """Names, aliases, citations and sources reach terminals and generated docstrings."""
+    with pytest.raises(InputError) as info:
+        ButcherTableau(**{"name": "ok", **texts}, A=[[0]], b=[1], source="m.toml")
+    assert str(info.value) == f"m.toml: {message}"
+
+
+def test_citations_and_sources_may_span_lines():
+    tableau = ButcherTableau("ok", A=[[0]], b=[1], citation="Line one\nline two",
+                             order_source="Theorem 1\nof the paper",
+                             control_order_source="Table 2\n(corrected)")
+    assert tableau.citation.splitlines() == ["Line one", "line two"]
+    assert tableau.order_source.endswith("\nof the paper")
+    assert tableau.aliases == () and isinstance(ButcherTableau("a", A=[[0]], b=[1],
+                                                               aliases=["x"]).aliases, tuple)
+
+
+def test_orders_may_be_zero_and_sources_are_kept():
+    tableau = ButcherTableau.from_dict({"A": [[0]], "b": [1], "order": 0, "control_order": 0,
+                                        "order_source": "HNW I", "control_order_source": ""})
+    assert (tableau.literature_order, tableau.literature_control_order) == (0, 0)
+    assert (tableau.order_source, tableau.control_order_source) == ("HNW I", "")
+
+
+def test_too_many_stages_names_file_and_key():
+    s = 33
+    with pytest.raises(InputError) as info:
+        ButcherTableau.from_dict({"A": [[0] * s] * s, "b": [1] + [0] * (s - 1)}, source="m.toml")
+    assert str(info.value) == "m.toml: A: 33 stages, more than the limit of 32"
+
+
 def test_tableau_is_immutable():
     t = rk4()
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -249,6 +296,21 @@ STRUCTURED = {
     "misspelt key": (with_(B=["1/2", "1/2"]), "B", "unknown key"),
     "missing b": (with_(b=None), None, "missing required key 'b'"),
     "missing A": (with_(A=None), None, "missing required key 'A'"),
+    "source as a number": (with_(order_source=3), "order_source", "a string"),
+    "c as a string": (with_(c="0, 1"), "c", "list of numbers"),
+}
+KNOWN_KEYS = ("A, aliases, b, c, citation, control_order, control_order_source, name, order, "
+              "order_source")
+WHOLE_DETAILS = {  # the message after "file: key: ", where it is the whole point
+    "A as a flat list": "expected a non-empty list of rows (list of lists), found [0, 0, 1, 0]",
+    "b empty": "expected a non-empty list of numbers, found []",
+    "c as a string": "expected a non-empty list of numbers, found '0, 1'",
+    "order negative": "expected a non-negative integer, found -1",
+    "name blank": "expected a non-empty string, found '  '",
+    "aliases as a string": "expected a list of strings, found 'heun'",
+    "citation as a list": "expected a string, found ['Heun 1900']",
+    "source as a number": "expected a string, found 3",
+    "misspelt key": f"unknown key (expected one of: {KNOWN_KEYS})",
 }
 
 
@@ -266,6 +328,7 @@ def test_malformed_file(tmp_path, suffix, case):
         assert message.startswith(f"{path}: {key}: "), message
         assert info.value.key == key
     assert words in message, message
+    assert info.value.detail == WHOLE_DETAILS.get(case, info.value.detail)
     assert "Traceback" not in message
 
 
