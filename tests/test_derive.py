@@ -100,6 +100,26 @@ def test_zero_or_negative_weights_warn_with_stage_controls(name):
         discretise(load_problem("lq"), load_tableau(name), "step")
 
 
+def test_outside_theory_reasons_whole():
+    """MATH.md 3.3: zero weights lose coercivity, negative ones unboundedness; stage indices
+    are 1-based, as in the literature; step controls are inside the theory."""
+    from ocgen.derive import outside_theory_reason
+    from ocgen.tableau import ButcherTableau
+    tail = ("those stage controls carry no running cost, the discrete problem loses "
+            "coercivity and need not converge (controls grow like 1/h)")
+    advice = ". Use --controls step (one control per step), which converges with order 2."
+    assert outside_theory_reason(load_tableau("midpoint"), "stage") == (
+        "Explicit midpoint with stage controls is outside the theory of RK discretisations of "
+        f"optimal control (MATH.md 3.3): b_1 = 0: {tail}{advice}")
+    both = ButcherTableau("zn", A=[[0, 0, 0], [1, 0, 0], [0, 1, 0]],
+                          b=[0, sp.Rational(5, 4), sp.Rational(-1, 4)])
+    assert outside_theory_reason(both, "tied") == (
+        "zn with tied controls is outside the theory of RK discretisations of optimal control "
+        f"(MATH.md 3.3): b_1 = 0: {tail}; b_3 = -1/4: negative weights make the discrete "
+        f"problem unbounded below{advice}")
+    assert outside_theory_reason(both, "step") is None
+
+
 def test_inconsistent_tableau_is_reported():
     from ocgen.tableau import ButcherTableau
     half = ButcherTableau(name="half", A=sp.Matrix([[0, 0], [1, 0]]),
@@ -332,6 +352,11 @@ def test_tied_groups_of_a_rounded_tableau_and_unknown_modes():
     rounded = ButcherTableau.from_dict({"name": "r", "A": [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0]],
                                         "b": [0.25, 0.25, 0.5]})
     assert control_groups(rounded, "tied") == (0, 1, 1)
+    # c_3 = 0.2 + 0.3000000000000001 differs from c_2 = 0.5 by rounding only: tied
+    residue = ButcherTableau.from_dict({"name": "r", "A": [[0, 0, 0], [0.5, 0, 0],
+                                                          [0.2, 0.3000000000000001, 0]],
+                                        "b": [0.25, 0.25, 0.5]})
+    assert residue.c[2] != residue.c[1] and control_groups(residue, "tied") == (0, 1, 1)
     with pytest.raises(OcgenError) as caught:
         control_groups(rounded, "per-stage")
     assert str(caught.value) == ("unknown control parametrisation 'per-stage' (choose from "
