@@ -773,6 +773,34 @@ def test_defaults_and_names():
     assert "Partner tableau Ã: none (b_1 = 0, b_2 = 0)" in format_certificate(two).splitlines()
 
 
+def gauss4_rounded(digits=30):
+    """Gauss–Legendre, s = 4, to ``digits`` digits: nodes (1 ± √(3/7 ∓ (2/7)√(6/5)))/2 (the
+    zeros of P_4 on [0, 1]), a_ij = ∫_0^{c_i} ℓ_j, b_j = ∫_0^1 ℓ_j (HNW I, II.7)."""
+    import mpmath
+    with mpmath.workdps(digits + 10):
+        root = [mpmath.sqrt(mpmath.mpf(3) / 7 + sign * mpmath.mpf(2) / 7
+                            * mpmath.sqrt(mpmath.mpf(6) / 5)) for sign in (-1, 1)]
+        c = sorted((1 + side * x) / 2 for x in root for side in (-1, 1))
+
+        def integral(j, upper):
+            lagrange = lambda t: mpmath.fprod((t - c[k]) / (c[j] - c[k])  # noqa: E731
+                                              for k in range(4) if k != j)
+            return sp.Float(mpmath.nstr(mpmath.quad(lagrange, [0, upper]), digits), digits)
+        return method("Gauss 4 (rounded)", [[integral(j, ci) for j in range(4)] for ci in c],
+                      [integral(j, 1) for j in range(4)])
+
+
+def test_default_limit_of_the_certificate_is_order_8():
+    """Gauss s has classical order 2s (Butcher 1964): Gauss-4's 8 reaches the default limit,
+    so the certificate gives it as a lower bound; with the limit 9 it is exact."""
+    g4 = gauss4_rounded()
+    lines = format_certificate(g4, max_control_order=2).splitlines()
+    assert any(line.startswith("Classical order: ≥ 8   (200 conditions") for line in lines)
+    lines = format_certificate(g4, max_order=9, max_control_order=2).splitlines()
+    assert any(line.startswith("Classical order: 8   (486 conditions") for line in lines)
+    assert "  fails at order 9:" in lines
+
+
 def test_rounded_c_tilde_equals_c_within_the_tolerance():
     """RK4 in 17-digit floats: c̃ = (0, 1/2, 1/2, 1) = c only up to rounding."""
     rk4_float = method("RK4 (floats)", [[sp.Float(float(x), 17) for x in row]
