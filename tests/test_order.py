@@ -773,6 +773,56 @@ def test_defaults_and_names():
     assert "Partner tableau Ã: none (b_1 = 0, b_2 = 0)" in format_certificate(two).splitlines()
 
 
+def _radical_tableau(roots):
+    """A 5-stage explicit tableau whose entries below the diagonal are √k/100 for the given k
+    (then 1/100), with b = 1/5: the field Q(√k, …) has degree 2^len(roots)."""
+    entries = iter([f"sqrt({k})/100" for k in roots] + ["1/100"] * 10)
+    A = [[next(entries) if j < i else 0 for j in range(5)] for i in range(5)]
+    return ButcherTableau.from_dict({"A": A, "b": ["1/5"] * 5}, source="m.json")
+
+
+@pytest.mark.parametrize("roots, shown", [
+    ((2, 3, 5, 7, 11, 13), "sqrt(11), sqrt(13), sqrt(2), sqrt(3), sqrt(5), sqrt(7)"),
+    ((2, 3, 5, 7, 11, 13, 17), "sqrt(11), sqrt(13), sqrt(17), sqrt(2), sqrt(3), sqrt(5), …"),
+], ids=["six roots", "seven roots"])
+def test_number_field_beyond_the_limit_is_refused(roots, shown):
+    """Degree 2^6 or 2^7 > 32: refused before the field is built, naming at most six
+    generators (in SymPy's order)."""
+    with pytest.raises(InputError) as info:
+        classical_order(_radical_tableau(roots), 2)
+    assert str(info.value) == (
+        f"m.json: the exact entries generate a number field of degree up to {2 ** len(roots)} "
+        f"({shown}), more than the limit of 32 for exact verdicts; give some entries as "
+        "decimals for a verdict with a stated tolerance")
+
+
+def test_transcendental_entries_have_no_exact_verdict():
+    """Files refuse π outside sin/cos/tan; a tableau built in Python may hold it."""
+    pi_method = method("pi method", [[0, 0], [sp.pi / 4, 0]], [R(1, 2), R(1, 2)])
+    with pytest.raises(InputError) as info:
+        classical_order(pi_method, 2)
+    assert str(info.value) == ("pi method: an order verdict needs algebraic or rounded entries, "
+                               "found entries in QQ[pi]")
+
+
+def test_number_field_at_the_limit_is_judged_exactly():
+    """Five square roots: degree 32, the limit itself. Σ b_i = 1 holds, Σ b_i c_i = 1/2 not."""
+    assert classical_order(_radical_tableau((2, 3, 5, 7, 11)), 2).order == 1
+
+
+def test_a_lower_bound_verdict_in_full():
+    """All conditions up to the limit hold: order = max_order, at least; nothing failed;
+    tolerance 0 when exact, τ = 10^(2−30) for 30-digit entries."""
+    from ocgen.order import OrderResult
+    for kind, verdict in (("classical", classical_order(RK4, 3)),
+                          ("control", control_order(RK4, 3))):
+        assert verdict == OrderResult(kind, 3, 3, True, 0.0, (), None, verdict.checked)
+        assert verdict.checked > 0
+    rounded = classical_order(gauss4_rounded(), 4)
+    assert (rounded.kind, rounded.order, rounded.max_order, rounded.at_least) == (
+        "classical", 4, 4, True) and rounded.tolerance == 1e-28
+
+
 def gauss4_rounded(digits=30):
     """Gauss–Legendre, s = 4, to ``digits`` digits: nodes (1 ± √(3/7 ∓ (2/7)√(6/5)))/2 (the
     zeros of P_4 on [0, 1]), a_ij = ∫_0^{c_i} ℓ_j, b_j = ∫_0^1 ℓ_j (HNW I, II.7)."""

@@ -124,6 +124,18 @@ def test_perturbed_pair_fails_with_the_named_trees():
     assert all(c.expected == R(1, 2) for c in result.failed)
 
 
+def test_conditions_rooted_in_the_second_weights_use_them():
+    """Lobatto IIIA 2 (b = (1/2, 1/2), c = (0, 1)) with a second part of weights
+    b̂ = (1/4, 3/4) and ĉ = (1/3, 1/2); by hand Σ b_i ĉ_i = 5/12, Σ b̂_i c_i = 3/4 and
+    Σ b̂_i ĉ_i = 1/12 + 3/8 = 11/24, while Σ b_i c_i = 1/2 holds."""
+    unequal = pair("unequal weights", "Lobatto IIIA 2",
+                   tableau([[R(1, 3), 0], [R(1, 2), 0]], [R(1, 4), R(3, 4)]))
+    result = classical_order(unequal)
+    assert result.order == 1
+    assert {(c.formula, c.value) for c in result.failed} == {
+        ("Σ b_i ĉ_i", R(5, 12)), ("Σ b̂_i c_i", R(3, 4)), ("Σ b̂_i ĉ_i", R(11, 24))}
+
+
 def test_verlet_fails_the_separable_conditions_of_order_three():
     # A = [[0, 0], [1/2, 1/2]], c = (0, 1); Â = [[1/2, 0], [1/2, 0]], ĉ = (1/2, 1/2); b = b̂.
     # By hand: Σ b ĉ² = 1/4, Σ b_i â_ij c_j = 0, Σ b̂ c² = 1/2, Σ b̂_i a_ij ĉ_j = 1/4.
