@@ -859,7 +859,10 @@ def test_rounded_c_tilde_equals_c_within_the_tolerance():
     c_tilde = rk4_float.partner().c
     assert any(x != y for x, y in zip(c_tilde, rk4_float.c))
     assert all(abs(x - y) < 1e-15 for x, y in zip(c_tilde, rk4_float.c))
-    assert certificate(rk4_float, max_order=4, max_control_order=4)["c_tilde_equals_c"] is True
+    report = certificate(rk4_float, max_order=4, max_control_order=4)
+    assert report["c_tilde_equals_c"] is True
+    # its rounding residues pass every condition within τ, partner-coloured trees included
+    assert (report["order"], report["control_order"]) == (4, 4)
     assert "c̃ = (" in format_certificate(rk4_float, 4, 4) and "  = c\n" in format_certificate(
         rk4_float, 4, 4)
 
