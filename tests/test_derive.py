@@ -118,6 +118,12 @@ def test_outside_theory_reasons_whole():
         f"(MATH.md 3.3): b_1 = 0: {tail}; b_3 = -1/4: negative weights make the discrete "
         f"problem unbounded below{advice}")
     assert outside_theory_reason(both, "step") is None
+    zeros = ButcherTableau("zz", A=[[0, 0, 0], [1, 0, 0], [0, 1, 0]], b=[0, 0, 1])
+    negatives = ButcherTableau("nn", A=[[0, 0, 0], [1, 0, 0], [0, 1, 0]],
+                               b=[sp.Rational(3, 2), sp.Rational(-1, 4), sp.Rational(-1, 4)])
+    assert f": b_1 = 0, b_2 = 0: {tail}{advice}" in outside_theory_reason(zeros, "stage")
+    assert (": b_2 = -1/4, b_3 = -1/4: negative weights make the discrete problem unbounded "
+            f"below{advice}") in outside_theory_reason(negatives, "stage")
 
 
 def test_inconsistent_tableau_is_reported():
@@ -404,9 +410,10 @@ def test_why_there_is_no_partner_form(tmp_path):
             f"{ruth.name} has b ≠ b̂, so its partner pair is the costate scheme of separable "
             "problems only, but the dynamics of q depend on q (both in the first part); use "
             "the multiplier form (ADDENDA.md 1)")
-        assert discretise(costly, ruth).partner_note.startswith(
+        assert discretise(costly, ruth).partner_note == (
             f"{ruth.name} has b ≠ b̂, so the costate of q (first part) has the weights b̂, but "
-            "the running cost, with the weights b, depends on q")
+            "the running cost, with the weights b, depends on q; use the multiplier form "
+            "(ADDENDA.md 1)")
         heun = PartitionedTableau.from_dict({"name": "heun pair", "first": "heun3",
                                             "second": "heun3"})
         note = discretise(costly, heun, "step").partner_note
