@@ -13,7 +13,8 @@ import sympy as sp
 import tomli_w
 
 from ocgen.errors import InputError
-from ocgen.tableau import ButcherTableau, ZeroWeightError, close_names, load_tableau
+from ocgen.tableau import (ButcherTableau, ZeroWeightError, builtin_tableau, close_names,
+                           load_tableau)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -169,7 +170,11 @@ def test_c_with_floats_is_checked_with_tolerance():
     ("0.3333333", "1/3", True, "c[1] = 1/3 differs from the row sum of A[1], 3333333/10000000, "
                                "by 3e-08: the coefficients look rounded to 7 digits (decimals "
                                "are judged as rounded numbers unless --exact-decimals is given)"),
-], ids=["exact", "rounded", "precise-c", "precise-A", "look-rounded", "exact-decimals"])
+    ("1/3", "0.3333333", True, "c[1] = 3333333/10000000 differs from the row sum of A[1], 1/3, "
+                               "by -3e-08: the coefficients look rounded to 7 digits (decimals "
+                               "are judged as rounded numbers unless --exact-decimals is given)"),
+], ids=["exact", "rounded", "precise-c", "precise-A", "look-rounded", "exact-decimals",
+        "exact-decimal-c"])
 def test_row_sum_messages(A10, c1, exact_decimals, message):
     data = {"A": [[0, 0], [A10, 0]], "b": [0.25, 0.75], "c": [0, c1]}
     with pytest.raises(InputError) as info:
@@ -428,6 +433,9 @@ def test_exact_decimals_for_a_built_in_name():
     assert not rounded.is_exact and rounded.A[1, 0].is_Float
     assert exact.is_exact and exact.A[1, 0] == R(377268915331368, 10**15)
     assert exact.source == rounded.source and exact.source.endswith(".toml")
+    assert not builtin_tableau("SSPRK53").is_exact       # rounded unless asked
+    crouzeix = load_tableau("SDIRK 3-stage order 4", exact_decimals=True)
+    assert crouzeix.is_exact and crouzeix.source == "crouzeix34.toml"
 
 
 def test_suggestions_for_unknown_names():
