@@ -1,5 +1,6 @@
 """The derivation against MATH.md written out independently with SymPy matrices."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -98,6 +99,15 @@ def test_zero_or_negative_weights_warn_with_stage_controls(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error", OutsideTheoryWarning)
         discretise(load_problem("lq"), load_tableau(name), "step")
+
+
+def test_the_warning_points_at_the_caller():
+    """discretise warns with stacklevel 2: the line shown is the caller's, not ocgen's."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        pytest.skip("under mutmut a trampoline adds a frame between caller and discretise")
+    with pytest.warns(OutsideTheoryWarning) as caught:
+        discretise(load_problem("lq"), load_tableau("midpoint"), "stage")
+    assert [Path(w.filename).name for w in caught] == [Path(__file__).name]
 
 
 def test_outside_theory_reasons_whole():
