@@ -159,3 +159,29 @@ def test_time_dependent_problem(module_for, tmp_path_factory, name, controls):
     module = module_for(name, str(path), controls)
     theta, h, _, trajectory, co = check_gradients(module, seed=2)
     check_partner_form(module, theta, h, trajectory, co)
+
+
+RATIONAL = """
+name = "rational"
+states = ["x", "z"]
+controls = ["u"]
+horizon = [0, 1]
+initial_state = [0.8, 0.3]
+dynamics = ["u/(1 + x**2) - z", "x/(2 + z)**3 + u"]
+running_cost = "u**2/2 + 1/(1 + z**2)"
+terminal_cost = "x**2 + 1/(2 + z)"
+"""
+
+
+@pytest.mark.parametrize("controls", ["stage", "step"])
+@pytest.mark.parametrize("name", ["rk4", "gauss2"])
+def test_negative_powers(module_for, tmp_path_factory, name, controls):
+    """Reciprocals and their derivatives, (1 + x²)⁻², (2 + z)⁻⁴, …, printed as 1/(…)**k."""
+    path = tmp_path_factory.mktemp("rational") / "rational.toml"
+    path.write_text(RATIONAL)
+    module = module_for(name, str(path), controls)
+    source = open(module.__file__, encoding="utf-8").read()
+    assert "1/(" in source and "**-" not in source
+    theta, h, _, trajectory, co = check_gradients(module, seed=3)
+    check_partner_form(module, theta, h, trajectory, co)
+
