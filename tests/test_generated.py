@@ -185,3 +185,25 @@ def test_negative_powers(module_for, tmp_path_factory, name, controls):
     theta, h, _, trajectory, co = check_gradients(module, seed=3)
     check_partner_form(module, theta, h, trajectory, co)
 
+
+def test_module_file_names():
+    """tableau_problem_controls_backend in lower-case ASCII: '*' spelled out, accents dropped,
+    at most 48 characters per part, and a fallback when nothing is left."""
+    import dataclasses
+
+    from ocgen.codegen import _slug, module_name
+    from ocgen.problem import load_problem
+    from ocgen.tableau import ButcherTableau
+    lq = load_problem("lq")
+
+    def named(name):
+        return ButcherTableau(name, A=[[0]], b=[1])
+    assert module_name(load_tableau("Lobatto IIIC* 3"), lq, "stage", "numpy") == \
+        "lobattoiiicstar3_lq_stage_numpy"
+    assert module_name(named("αβγ"), lq, "step", "casadi") == "tableau_lq_step_casadi"
+    assert module_name(named("x" * 60 + "!"), lq, "step", "numpy") == "x" * 48 + "_lq_step_numpy"
+    assert module_name(load_tableau("rk4"), dataclasses.replace(lq, name="—"), "tied",
+                       "numpy") == "rk4_problem_tied_numpy"
+    assert _slug("__Störmer, b__", "f") == "stormer_b"
+    assert _slug("a" * 47 + " b", "f") == "a" * 47          # cut at 48, then no trailing _
+
