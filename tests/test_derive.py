@@ -107,7 +107,8 @@ def test_the_warning_points_at_the_caller():
         pytest.skip("under mutmut a trampoline adds a frame between caller and discretise")
     with pytest.warns(OutsideTheoryWarning) as caught:
         discretise(load_problem("lq"), load_tableau("midpoint"), "stage")
-    assert [Path(w.filename).name for w in caught] == [Path(__file__).name]
+    assert [Path(w.filename).name for w in caught
+            if issubclass(w.category, OutsideTheoryWarning)] == [Path(__file__).name]
 
 
 def test_outside_theory_reasons_whole():
