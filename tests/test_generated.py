@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,6 +139,13 @@ def test_header_names_inputs():
     assert "import ocgen" not in text and "from ocgen" not in text
 
 
+def problem_file(tmp_path_factory, text: str) -> str:
+    """The path of a problem file holding ``text``, in a folder of its own."""
+    path = tmp_path_factory.mktemp("problem") / "problem.toml"
+    path.write_text(text)
+    return str(path)
+
+
 TIME_DEPENDENT = """
 name = "forced"
 states = ["x", "z"]
@@ -154,9 +162,7 @@ terminal_cost = "z**2"
 @pytest.mark.parametrize("name", ["rk4", "ssprk3", "radau_iia2", "explicit_midpoint"])
 def test_time_dependent_problem(module_for, tmp_path_factory, name, controls):
     """f and L depend on t: ∂J/∂h needs ∂ℓ/∂t of every later step (MATH.md 3.1)."""
-    path = tmp_path_factory.mktemp("forced") / "forced.toml"
-    path.write_text(TIME_DEPENDENT)
-    module = module_for(name, str(path), controls)
+    module = module_for(name, problem_file(tmp_path_factory, TIME_DEPENDENT), controls)
     theta, h, _, trajectory, co = check_gradients(module, seed=2)
     check_partner_form(module, theta, h, trajectory, co)
 
@@ -177,10 +183,8 @@ terminal_cost = "x**2 + 1/(2 + z)"
 @pytest.mark.parametrize("name", ["rk4", "gauss2"])
 def test_negative_powers(module_for, tmp_path_factory, name, controls):
     """Reciprocals and their derivatives, (1 + x²)⁻², (2 + z)⁻⁴, …, printed as 1/(…)**k."""
-    path = tmp_path_factory.mktemp("rational") / "rational.toml"
-    path.write_text(RATIONAL)
-    module = module_for(name, str(path), controls)
-    source = open(module.__file__, encoding="utf-8").read()
+    module = module_for(name, problem_file(tmp_path_factory, RATIONAL), controls)
+    source = Path(module.__file__).read_text(encoding="utf-8")
     assert "1/(" in source and "**-" not in source
     theta, h, _, trajectory, co = check_gradients(module, seed=3)
     check_partner_form(module, theta, h, trajectory, co)
