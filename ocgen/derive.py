@@ -31,7 +31,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from .errors import InputError, OcgenError
+from .errors import InputError, OcgenError, user_stacklevel
 from .pair import PartitionedTableau
 from .problem import PARTS, OptimalControlProblem
 from .tableau import ButcherTableau, is_zero
@@ -393,7 +393,7 @@ def discretise(problem: OptimalControlProblem, tableau: Method,
     """
     disc = _discretise(problem, tableau, controls)
     if disc.outside_theory:
-        warnings.warn(disc.outside_theory, OutsideTheoryWarning, stacklevel=2)
+        warnings.warn(disc.outside_theory, OutsideTheoryWarning, stacklevel=user_stacklevel())
     return disc
 
 

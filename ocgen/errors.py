@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
 
 class OcgenError(Exception):
     """Base class of errors caused by user input or by a failed numerical solve."""
@@ -30,3 +35,13 @@ class SolveError(OcgenError):
     """A solve that stopped without a usable answer: the state overflowed, the implicit stage
     equations were singular, or the optimiser failed. The command line reports it like a solve
     that did not converge (exit status 1), not like bad input (status 2)."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes ``warnings.warn``, called in the caller of this function,
+    show the innermost line outside ocgen: the user's, however deep in ocgen the warning
+    arose (``discretise`` called directly, or through ``generate``)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -199,10 +199,9 @@ class _Exact:
         K = self.K.domain
         if self.mode == "rational":
             self.n, self.k = 1, 1
-            coords = lambda x: [sp.Rational(int(x.numerator), int(x.denominator))]  # noqa: E731
+            coords = lambda x: [K.to_sympy(x)]  # noqa: E731
         else:
-            mod = [sp.Rational(int(c.numerator), int(c.denominator))
-                   for c in K.mod.to_list()[::-1]]  # low → high; not always monic
+            mod = [K.dom.to_sympy(c) for c in K.mod.to_list()[::-1]]  # low → high, not always monic
             monic = [c / mod[-1] for c in mod]
             # θ' = kθ has a monic integer minimal polynomial: m'(x) = k^n m(x/k).
             n = self.n = len(monic) - 1
@@ -212,8 +211,7 @@ class _Exact:
             def coords(x):
                 low = x.to_list()[::-1]
                 low += [K.dom.zero] * (n - len(low))
-                return [sp.Rational(int(c.numerator), int(c.denominator)) / k ** i
-                        for i, c in enumerate(low)]
+                return [K.dom.to_sympy(c) / k ** i for i, c in enumerate(low)]
         mat_coords = [None if M is None else [[coords(x) for x in row] for row in M]
                       for M in matrices]
         w_coords = {root: [coords(x) for x in w] for root, w in weights.items()}

@@ -1,6 +1,5 @@
 """The derivation against MATH.md written out independently with SymPy matrices."""
 
-import os
 import warnings
 from pathlib import Path
 
@@ -102,13 +101,19 @@ def test_zero_or_negative_weights_warn_with_stage_controls(name):
 
 
 def test_the_warning_points_at_the_caller():
-    """discretise warns with stacklevel 2: the line shown is the caller's, not ocgen's."""
-    if os.environ.get("MUTANT_UNDER_TEST"):
-        pytest.skip("under mutmut a trampoline adds a frame between caller and discretise")
-    with pytest.warns(OutsideTheoryWarning) as caught:
-        discretise(load_problem("lq"), load_tableau("midpoint"), "stage")
-    assert [Path(w.filename).name for w in caught
-            if issubclass(w.category, OutsideTheoryWarning)] == [Path(__file__).name]
+    """The outside-the-theory warning shows the user's line, not ocgen's: for discretise
+    called directly and for generate, which calls it two frames deeper."""
+    from ocgen.codegen import generate
+    from ocgen.tableau import ButcherTableau
+    # a midpoint of its own name: generate caches its output per tableau
+    midpoint = ButcherTableau("caller-test midpoint", A=[[0, 0], [sp.Rational(1, 2), 0]],
+                              b=[0, 1])
+    for call in (lambda: discretise(load_problem("lq"), load_tableau("midpoint"), "stage"),
+                 lambda: generate(midpoint, "lq", "stage")):
+        with pytest.warns(OutsideTheoryWarning) as caught:
+            call()
+        assert [Path(w.filename).name for w in caught
+                if issubclass(w.category, OutsideTheoryWarning)] == [Path(__file__).name]
 
 
 def test_outside_theory_reasons_whole():
@@ -300,6 +305,23 @@ def test_rounded_tableau_is_consistent_within_its_tolerance():
     with warnings.catch_warnings():
         warnings.simplefilter("error", OutsideTheoryWarning)
         assert discretise(load_problem("lq"), tenths, "step").outside_theory is None
+
+
+def test_explicit_within_its_tolerance_gives_explicit_costate_stages():
+    """An entry within τ of zero is zero (ocgen.numbers): Heun's tableau with a_12 = 1e-14 in
+    15 digits (τ = 1e-13) is explicit, and so are both costate schemes, solved last stage
+    first. Keeping the rounding-level coefficient b_1 a_12 / b_2 of the partner form would
+    couple its two stages."""
+    from ocgen.tableau import ButcherTableau
+    F = lambda x: sp.Float(x, 15)  # noqa: E731
+    heun = ButcherTableau("Heun, a_12 = 1e-14", A=sp.Matrix([[F("0.0"), F("1e-14")],
+                                                             [F("1.0"), F("0.0")]]),
+                          b=[F("0.5"), F("0.5")])
+    assert heun.tolerance == 1e-13 and heun.is_explicit
+    disc = discretise(load_problem("lq"), heun, "stage")
+    assert disc.stage_sequence is not None
+    assert disc.multiplier.stages.sequence is not None
+    assert disc.partner.stages.sequence is not None
 
 
 def test_inconsistency_is_explained():

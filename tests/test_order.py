@@ -156,6 +156,34 @@ def test_zero_weight_has_no_control_order():
     assert control_order(rounded, max_order=3).tolerance == 1e-13  # 15 digits: 10^(2−15)
 
 
+def test_the_rounding_tolerance_at_its_boundary():
+    """A rounded condition of tree t holds when |residual| ≤ τ·|t|·W̄(t), W̄ with absolute
+    values and |b_j| + |b_j a_ji / b_i| for Ã (module docstring), on both sides of the bound.
+
+    b = (½, ½), A = [[2, −2], [a, 0]] in 15 digits (τ = 1e-13), so c = (0, a):
+    * [τ] (an A edge): Σ b c − ½ = (a − 1)/2 and W̄ = Σ_i |b_i| Σ_j |a_ij| = 2 + |a|/2 ≈ 2.5,
+      a tolerance of 2·2.5·τ = 5e-13 (Σ b c ≈ ½ alone would give 1e-13);
+    * [τ̃] (a partner edge): Σ_i b_i Σ_j ã_ij − ½ = (Σ b)² − Σ b c − ½ = (1 − a)/2 and
+      W̄ = (Σ|b|)² + Σ_j |b_j| Σ_i |a_ji| ≈ 3.5, a tolerance of 7e-13.
+    a = 1 − 8e-13 puts both residuals at 4e-13: order 2 holds, classical and control (Σ b c²
+    = a²/2 ≠ ⅓ fails at order 3); a = 1 − 12e-13 puts [τ] at 6e-13 and fails it.
+    """
+    def rounded(a):
+        F = lambda x: sp.Float(x, 15)  # noqa: E731
+        return method(f"a = {a}", [[F("2.0"), F("-2.0")], [F(a), F("0.0")]],
+                      [F("0.5"), F("0.5")])
+
+    inside, outside = rounded("0.9999999999992"), rounded("0.9999999999988")
+    assert inside.tolerance == outside.tolerance == 1e-13
+    assert classical_order(inside, max_order=4).order == 2
+    assert control_order(inside, max_order=4, all_trees=True).order == 2
+    assert control_order(inside, max_order=4).order == 2
+    failing = classical_order(outside, max_order=4)
+    assert failing.order == 1
+    assert [c.residual for c in failing.failed] == [sp.Rational(-6, 10**13)]
+    assert control_order(outside, max_order=4, all_trees=True).order == 1
+
+
 def test_hager_conditions_need_nonzero_weights():
     with pytest.raises(InputError, match=r"^explicit midpoint: Hager's conditions divide by b, "
                                          r"but b_1 = 0: a stage with b_i = 0 has no partner"):

@@ -432,3 +432,23 @@ def test_fraction_weights_of_a_p_tree():
     assert engine.weight(tree) == F(1, 2) * F(1, 3) + F(1, 2) * F(1, 2)
     with pytest.raises(ValueError, match="colour 1"):
         engine.phi(RootedTree([(1, LEAF)]))
+
+
+def test_rounded_second_weights_judged_on_their_own_size():
+    """A b̂-rooted condition of a rounded pair is judged against W̄(t) with |b̂| (ocgen.order's
+    module docstring): for b̂ = (3, −2 + δ), Σ b̂ − 1 = δ and W̄ = Σ|b̂| ≈ 5, not Σ|b| = 1,
+    so δ = 3e-13 holds (tolerance 5e-13) and δ = 5e-12 fails with the rounding note of
+    |δ|/W̄ = 1e-12: 12 digits. Order 2 fails in both: Σ b̂_i c_i = −2 + δ ≠ ½."""
+    F = lambda x: sp.Float(x, 15)  # noqa: E731
+    first = tableau([[F("0.0"), F("0.0")], [F("1.0"), F("0.0")]], [F("0.5"), F("0.5")])
+
+    def with_second_weights(last):
+        return pair(f"b̂_2 = {last}", first,
+                    tableau([[F("0.0"), F("0.0")], [F("1.0"), F("0.0")]], [F("3.0"), F(last)]))
+
+    assert classical_order(with_second_weights("-1.9999999999997"), max_order=3).order == 1
+    result = classical_order(with_second_weights("-1.999999999995"), max_order=3)
+    assert result.order == 0
+    [condition] = result.failed
+    assert condition.root == SECOND_COLOUR
+    assert condition.note == "the coefficients look rounded to 12 digits"
