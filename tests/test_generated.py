@@ -167,6 +167,38 @@ def test_time_dependent_problem(module_for, tmp_path_factory, name, controls):
     check_partner_form(module, theta, h, trajectory, co)
 
 
+LATE = TIME_DEPENDENT.replace("horizon = [0, 1]", "horizon = [0.5, 1.5]")
+EARLY = TIME_DEPENDENT.replace("sin(2*t)", "sin(2*(t + 1/2))").replace(
+    "-x*t", "-x*(t + 1/2)").replace("(1 + t**2)", "(1 + (t + 1/2)**2)").replace(
+    "cos(t)", "cos(t + 1/2)")
+
+
+@pytest.mark.parametrize("name", ["rk4", "radau_iia2"])
+def test_a_later_horizon_is_a_shift_in_time(module_for, tmp_path_factory, name):
+    """The problem on [½, 3/2] is the one on [0, 1] with t replaced by t + ½: for the same
+    controls and steps, J_h, the costates, every gradient and the control law agree to
+    rounding, and uniform steps cover [T0, T_END]."""
+    assert "t + 1/2" in EARLY and "sin(2*t)" not in EARLY
+    late = module_for(name, problem_file(tmp_path_factory, LATE))
+    early = module_for(name, problem_file(tmp_path_factory, EARLY))
+    assert (late.T0, late.T_END) == (0.5, 1.5)
+    assert np.allclose(late.uniform_steps(5), 0.2, rtol=1e-15)
+    assert late.time_grid(late.uniform_steps(5))[-1] == pytest.approx(1.5, rel=1e-15)
+    rng = np.random.default_rng(4)
+    theta = 0.3 * rng.normal(size=(5, late.N_GROUPS, late.CONTROL_DIM))
+    h = late.uniform_steps(5) * (1 + 0.3 * rng.uniform(size=5))
+    y0 = np.array([[1.0], [0.5]])
+    a, b = late.forward(theta, h, y0), early.forward(theta, h, y0)
+    np.testing.assert_allclose(a["t"], b["t"] + 0.5, rtol=1e-15)
+    assert a["objective"] == pytest.approx(b["objective"], rel=1e-13)
+    ca, cb = late.costate(theta, a, h), early.costate(theta, b, h)
+    for key in ("p", "gradient", "gradient_h", "gradient_y0"):
+        np.testing.assert_allclose(ca[key], cb[key], rtol=1e-12, atol=1e-14, err_msg=key)
+    law = late.grid_control(a["t"], a["y"], ca["p"])
+    assert law.shape == (6, 1, 1)
+    np.testing.assert_allclose(law, early.grid_control(b["t"], b["y"], cb["p"]), rtol=1e-12)
+
+
 RATIONAL = """
 name = "rational"
 states = ["x", "z"]

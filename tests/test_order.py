@@ -840,12 +840,13 @@ def test_number_field_at_the_limit_is_judged_exactly():
 
 def test_a_lower_bound_verdict_in_full():
     """All conditions up to the limit hold: order = max_order, at least; nothing failed;
-    tolerance 0 when exact, τ = 10^(2−30) for 30-digit entries."""
+    tolerance 0 when exact, τ = 10^(2−30) for 30-digit entries. Checked: the 1 + 1 + 2 rooted
+    trees of orders 1–3 (OEIS A000081), and one bi-coloured tree per symplectic class,
+    1 + 1 + 3 (Hager's conditions up to order 3)."""
     from ocgen.order import OrderResult
-    for kind, verdict in (("classical", classical_order(RK4, 3)),
-                          ("control", control_order(RK4, 3))):
-        assert verdict == OrderResult(kind, 3, 3, True, 0.0, (), None, verdict.checked)
-        assert verdict.checked > 0
+    for kind, verdict, checked in (("classical", classical_order(RK4, 3), 4),
+                                   ("control", control_order(RK4, 3), 5)):
+        assert verdict == OrderResult(kind, 3, 3, True, 0.0, (), None, checked)
     rounded = classical_order(gauss4_rounded(), 4)
     assert (rounded.kind, rounded.order, rounded.max_order, rounded.at_least) == (
         "classical", 4, 4, True) and rounded.tolerance == 1e-28
