@@ -199,6 +199,26 @@ def test_a_later_horizon_is_a_shift_in_time(module_for, tmp_path_factory, name):
     np.testing.assert_allclose(law, early.grid_control(b["t"], b["y"], cb["p"]), rtol=1e-12)
 
 
+def test_module_inputs_are_checked(module_for):
+    """A generated module refuses inputs of the wrong shape with a message naming the
+    shape it needs."""
+    module = module_for("rk4", "vdp")
+    theta, y0 = np.zeros((3, module.N_GROUPS, module.CONTROL_DIM)), [[1.0], [0.5]]
+    assert np.isfinite(module.forward(theta, None, y0)["objective"])
+    wrong = {"theta ndim": (np.zeros((3, module.N_GROUPS * module.CONTROL_DIM)), None, y0),
+             "theta groups": (np.zeros((3, module.N_GROUPS + 1, module.CONTROL_DIM)), None, y0),
+             "theta controls": (np.zeros((3, module.N_GROUPS, module.CONTROL_DIM + 1)), None,
+                                y0),
+             "h": (theta, np.full(2, 0.5), y0)}
+    messages = {"h": r"^h must have shape \(3,\), got \(2,\)$"}
+    for case, args in wrong.items():
+        expected = messages.get(case, r"^theta must have shape \(N, 4, 1\), got ")
+        with pytest.raises(ValueError, match=expected):
+            module.forward(*args)
+    with pytest.raises(ValueError, match=r"^free must have shape \(0,\), got \(1,\)$"):
+        module.forward(theta, None, y0, free=[1.0])
+
+
 RATIONAL = """
 name = "rational"
 states = ["x", "z"]
