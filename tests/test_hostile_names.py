@@ -205,12 +205,14 @@ def test_member_parameter_named_like_the_internal_state(backend, in_tmp, capsys)
 
 @pytest.mark.parametrize("backend", ["numpy", "casadi"])
 def test_grid_control_uses_member_parameters(backend, in_tmp, capsys):
-    """u = φ(t, y, p) = −t·p with t a member parameter (t = 2) and time called tau; the
-    parameters c and y, the costate's name p_y and the internal q_0 also name parameters."""
+    """u = φ(t, y, p) = −t·p_1 with t a member parameter (t = 2) and time called tau; the
+    parameters c and y, the costate's name p_y and the internal q_0 also name parameters.
+    A second state z makes the states' axis longer than the members' one."""
     path = in_tmp / "grid.toml"
-    path.write_text('states = ["y"]\ncontrols = ["u"]\ntime = "tau"\nhorizon = [0, 1]\n'
-                    'initial_state = [1]\ndynamics = ["t*u + c*y*tau + p_y - q_0"]\n'
-                    'running_cost = "u**2/2 + y**2/2"\n'
+    path.write_text('states = ["y", "z"]\ncontrols = ["u"]\ntime = "tau"\nhorizon = [0, 1]\n'
+                    'initial_state = [1, 0]\n'
+                    'dynamics = ["t*u + c*y*tau + p_y - q_0", "y - z"]\n'
+                    'running_cost = "u**2/2 + y**2/2 + z**2/2"\n'
                     "member_parameters = { t = [2.0], c = [0.25], p_y = [0.5], q_0 = [0.5] }\n")
     data = _solve_json(capsys, path, "--backend", backend)
     grid, costates = np.array(data["grid_control"]), np.array(data["costates"])
