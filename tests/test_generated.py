@@ -219,6 +219,18 @@ def test_module_inputs_are_checked(module_for):
         module.forward(theta, None, y0, free=[1.0])
 
 
+@pytest.mark.parametrize("name", ["rk4", "gauss2"])
+def test_stage_multipliers_step_the_costate(module_for, name):
+    """MATH.md 3.1: p_n = p_{n+1} + Σ_i Λ_ni for every step n, with the stage multipliers
+    returned in step order (steps of unequal size, so an order reversed would show)."""
+    module = module_for(name, "vdp")
+    rng, theta, h, y0 = random_point(module, n_steps=5, seed=6)
+    co = module.costate(theta, module.forward(theta, h, y0), h)
+    Lambda, p = co["stage_multipliers"], co["p"]
+    assert Lambda.shape == (5, module.STAGES, module.STATE_DIM, 1)
+    np.testing.assert_allclose(p[:-1] - p[1:], Lambda.sum(axis=1), rtol=1e-12, atol=1e-14)
+
+
 RATIONAL = """
 name = "rational"
 states = ["x", "z"]
