@@ -163,9 +163,31 @@ def test_numpy_and_casadi_reach_the_same_discrete_optimum(module_for):
 
 
 # -- the reversible costate sweep -------------------------------------------------------------
+STIFFNESS = """
+name = "stiffness"
+states = ["q", "p"]
+controls = ["u"]
+horizon = [0, 2]
+initial_state = [1, 0]
+dynamics = ["p", "-w*q + u"]
+running_cost = "(p**2 + u**2)/2"
+terminal_cost = "(q**2 + p**2)/2"
+
+[parts]
+first = ["q"]
+second = ["p"]
+
+[free_parameters]
+w = 1.5
+"""
+
+
 @pytest.mark.parametrize("pair", ["stormer_verlet", "symplectic_euler", "ruth3"])
-def test_reversible_sweep_equals_the_stored_one(module_for, pair):
-    module = module_of(module_for, pair, "harmonic")
+def test_reversible_sweep_equals_the_stored_one(module_for, tmp_path, pair):
+    """Also for the gradient in a free parameter (the stiffness w of q' = p, p' = −wq + u)."""
+    problem = tmp_path / "stiffness.toml"
+    problem.write_text(STIFFNESS)
+    module = module_of(module_for, pair, str(problem))
     assert module.REVERSIBLE
     rng = np.random.default_rng(4)
     theta = rng.normal(size=(300, module.N_GROUPS, 1))
@@ -181,8 +203,9 @@ def test_reversible_sweep_equals_the_stored_one(module_for, pair):
     # from the final state alone, or from a stored trajectory (which it then reads y_N of)
     for rebuilt in (module.costate(theta, end, h, reversible=True),
                     module.costate(theta, trajectory, h, reversible=True)):
-        for key in ("gradient", "gradient_y0", "gradient_h"):
+        for key in ("gradient", "gradient_y0", "gradient_h", "gradient_free"):
             assert np.max(np.abs(rebuilt[key] - stored[key])) < 1e-10, key
+        assert np.max(np.abs(stored["gradient_free"])) > 1e-3  # w matters
         assert np.max(np.abs(rebuilt["y0"] - y0)) < 1e-12
 
 
