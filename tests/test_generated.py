@@ -197,6 +197,19 @@ def test_a_later_horizon_is_a_shift_in_time(module_for, tmp_path_factory, name):
     law = late.grid_control(a["t"], a["y"], ca["p"])
     assert law.shape == (6, 1, 1)
     np.testing.assert_allclose(law, early.grid_control(b["t"], b["y"], cb["p"]), rtol=1e-12)
+    # the CasADi module: its optimum on uniform steps, and that of the numpy module
+    from ocgen.solve import generated_module, solve
+    late_path = problem_file(tmp_path_factory, LATE)
+    casadi_late = generated_module(name, late_path, "stage", "casadi")[0]
+    casadi_early = generated_module(name, problem_file(tmp_path_factory, EARLY), "stage",
+                                    "casadi")[0]
+    np.testing.assert_allclose(casadi_late.uniform_steps(5), 0.2, rtol=1e-15)
+    optimum_late, optimum_early = casadi_late.solve(5), casadi_early.solve(5)
+    assert optimum_late["success"] and optimum_early["success"]
+    np.testing.assert_allclose(optimum_late["t"], optimum_early["t"] + 0.5, rtol=1e-15)
+    assert optimum_late["objective"] == pytest.approx(optimum_early["objective"], rel=1e-9)
+    assert solve(name, late_path, 5).objective == pytest.approx(optimum_late["objective"],
+                                                                  rel=1e-8)
 
 
 def test_module_inputs_are_checked(module_for):
