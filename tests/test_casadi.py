@@ -258,3 +258,41 @@ def test_bounded_problem_built_in_python(module_for):
     assert active["entries"][-1] == [9, 1, 0, "upper"]  # u* -> 0 at t = 1
     compare(module_for, solution, solve("gauss2", bounded, 10), "gauss2", bounded, "stage",
             objective_tol=1e-8)
+
+
+FORCED_LATE = """
+name = "forced_late"
+states = ["x", "z"]
+controls = ["u"]
+horizon = [0.5, 1.5]
+initial_state = [1, 0.5]
+dynamics = ["z + sin(2*t)*u", "-x*t + u"]
+running_cost = "(u**2 + x**2)*(1 + t**2)/2 + cos(t)*z"
+terminal_cost = "z**2"
+"""
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_learned_steps_transcribe_the_same_nlp(tmp_path, n):
+    """transcription(learn_steps=True) makes the steps variables, with t_n = t_0 + h_0 + … +
+    h_{n−1}: at the same point its cost and constraints equal those of the transcription with
+    the steps given, on a problem whose f and L depend on t and whose horizon starts at ½."""
+    import casadi
+
+    from ocgen.solve import generated_module
+    path = tmp_path / "forced_late.toml"
+    path.write_text(FORCED_LATE)
+    module = generated_module("rk4", str(path), "stage", "casadi")[0]
+    rng = np.random.default_rng(7)
+    h = (1 + 0.5 * rng.uniform(size=n)) / n
+    assert module.sizes(n)["h"] == 0 and module.sizes(n, learn_steps=True)["h"] == n
+    x = rng.normal(size=sum(module.sizes(n).values()))  # theta, Y, y, free
+    y0 = np.array([[1.0], [0.5]])
+    given, learned = (module.transcription(n, "SX", learn) for learn in (False, True))
+    f_given, g_given = casadi.Function("given", [given["x"], given["p"]],
+                                       [given["f"], given["g"]])(x, module.parameters(h, y0))
+    f_learned, g_learned = casadi.Function("learned", [learned["x"], learned["p"]],
+                                           [learned["f"], learned["g"]])(
+        np.concatenate([x, h]), module.parameters(None, y0))
+    assert float(f_learned) == pytest.approx(float(f_given), rel=1e-14)
+    np.testing.assert_allclose(np.array(g_learned), np.array(g_given), rtol=1e-13, atol=1e-14)
