@@ -41,7 +41,8 @@ TESTS = {
     "numpy/module.py.j2": ["test_generated.py", "test_solve.py", "test_partitioned.py",
                            "test_bounded.py", "test_free_parameters.py", "test_hostile_names.py"],
     "casadi/module.py.j2": ["test_casadi.py", "test_generated.py", "test_bounded.py",
-                            "test_partitioned.py", "test_hostile_names.py"],
+                            "test_partitioned.py", "test_free_parameters.py",
+                            "test_hostile_names.py"],
     "numpy/network.py.j2": ["test_network_matrix.py", "test_nets.py"],
 }
 """The tests that run the code generated from each template."""
