@@ -296,3 +296,19 @@ def test_learned_steps_transcribe_the_same_nlp(tmp_path, n):
         np.concatenate([x, h]), module.parameters(None, y0))
     assert float(f_learned) == pytest.approx(float(f_given), rel=1e-14)
     np.testing.assert_allclose(np.array(g_learned), np.array(g_given), rtol=1e-13, atol=1e-14)
+
+
+def test_ipopt_options_of_the_generated_module():
+    """Silent at print level 0 (no timing table either), IPOPT's defaults replaced by tolerance
+    1e-10 and 3000 iterations, bounds held exactly; options given with or without the
+    "ipopt." prefix override them."""
+    from ocgen.solve import generated_module
+    module = generated_module("rk4", "lq", "stage", "casadi")[0]
+    assert module.ipopt_options() == {
+        "print_time": False, "ipopt.print_level": 0, "ipopt.sb": "yes", "ipopt.tol": 1e-10,
+        "ipopt.max_iter": 3000, "ipopt.bound_relax_factor": 0.0,
+        "ipopt.honor_original_bounds": "yes"}
+    verbose = module.ipopt_options(1e-6, 20, 1, {"mu_strategy": "adaptive", "ipopt.tol": 1e-8})
+    assert verbose["print_time"] is True and verbose["ipopt.print_level"] == 1
+    assert (verbose["ipopt.tol"], verbose["ipopt.max_iter"]) == (1e-8, 20)
+    assert verbose["ipopt.mu_strategy"] == "adaptive"
