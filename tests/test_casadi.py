@@ -77,6 +77,7 @@ def compare(module_for, solution, reference, tableau, problem, controls, objecti
     if "stage_multipliers" in derived:
         assert np.max(np.abs(derived["stage_multipliers"] - solution.stage_multipliers)) <= 1e-7
     assert solution.extra["multiplier_residual"] <= 1e-8
+    assert solution.extra["constraint_violation"] <= 1e-9  # IPOPT's tol 1e-10, scaled
 
 
 @pytest.mark.parametrize("name", POSITIVE)

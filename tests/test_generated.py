@@ -208,6 +208,10 @@ def test_a_later_horizon_is_a_shift_in_time(module_for, tmp_path_factory, name):
     assert optimum_late["success"] and optimum_early["success"]
     np.testing.assert_allclose(optimum_late["t"], optimum_early["t"] + 0.5, rtol=1e-15)
     assert optimum_late["objective"] == pytest.approx(optimum_early["objective"], rel=1e-9)
+    for key in ("p", "stage_costates"):  # from IPOPT's multipliers
+        np.testing.assert_allclose(optimum_late[key], optimum_early[key], atol=1e-8)
+    # the stage and step equations at IPOPT's answer, evaluated at t_n = T0 + h_0 + …
+    assert casadi_late.constraint_violation(optimum_late["x"], optimum_late["h"]) <= 1e-9
     assert solve(name, late_path, 5).objective == pytest.approx(optimum_late["objective"],
                                                                   rel=1e-8)
 
