@@ -85,6 +85,25 @@ def test_casadi_multipliers_give_the_derived_parameter_gradient():
     assert np.max(np.abs(co["gradient_free"])) < 1e-8
 
 
+def test_casadi_parameter_gradient_adds_the_running_and_terminal_parts():
+    """∂J_h/∂q = Σ_n ∂ℓ_n/∂q + ∂Φ/∂q (MATH.md 3.1). With q in the running cost (q·y²) and in
+    the terminal cost ((q − 1)²), neither part vanishes at the optimum, only their sum: the
+    CasADi module's gradient from IPOPT's multipliers is the NumPy module's, zero."""
+    problem = problem_from_dict({
+        "name": "both_parts", "states": ["y"], "controls": ["u"], "horizon": [0, 1],
+        "initial_state": [1.0], "dynamics": ["-y + u"], "running_cost": "u**2/2 + q*y**2",
+        "terminal_cost": "(q - 1)**2", "free_parameters": {"q": 0.5}}, "both_parts.toml")
+    solution = generated_module("rk4", problem, "stage", "casadi")[0].solve(6)
+    assert solution["success"]
+    numpy_module, _ = generated_module("rk4", problem, "stage")
+    theta, free = solution["theta"], solution["free"]
+    terminal_part = 2 * (free[0] - 1)
+    assert abs(terminal_part) > 0.1  # so the running part is −terminal_part
+    co = numpy_module.costate(theta, numpy_module.forward(theta, free=free), free=free)
+    assert np.allclose(solution["gradient_free"], co["gradient_free"], atol=1e-9)
+    assert np.max(np.abs(solution["gradient_free"])) < 1e-8
+
+
 @pytest.mark.parametrize("value, message", [
     (float("inf"), "finite"), ("nan", "unknown name 'nan'"), ([1, 2], "found list"),
     ("a*2", "unknown name 'a'"), ("sqrt(-1)", "real number"),
