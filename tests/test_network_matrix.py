@@ -161,8 +161,9 @@ WIDTH_4 = [("rk4", "stage", "tanh", "tanh", "squares", "odenet", 0.1, 4),
 
 @pytest.mark.parametrize("case", CASES + WIDTH_4, ids=lambda c: "-".join(map(str, c)))
 def test_matrix_module_agrees_with_the_scalar_module(case):
-    """J, ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h, ∂J/∂y_0 and the costates of the two generated modules
-    agree to 1e-12 over 9 points, in both costate forms where they exist (d = 2, 3, 4)."""
+    """J, ∂J/∂θ, ∂J/∂(W, μ), ∂J/∂h, ∂J/∂y_0, the costates and the stage multipliers of the
+    two generated modules agree to 1e-12 over 9 points, in both costate forms where they
+    exist (d = 2, 3, 4)."""
     tableau, arch = architecture(case)
     matrix = network_module(arch, tableau, matrix=True)
     scalar = network_module(arch, tableau, matrix=False)
@@ -180,6 +181,9 @@ def test_matrix_module_agrees_with_the_scalar_module(case):
         for key in ("gradient", "gradient_free", "gradient_h", "gradient_y0", "p"):
             assert relative(a[key], b[key]) <= 1e-12, (form, key)
         assert relative(a["stage_costates"], b["stage_costates"]) <= 1e-11, form
+        if form == "multiplier":
+            assert a["stage_multipliers"].shape == b["stage_multipliers"].shape
+            assert relative(a["stage_multipliers"], b["stage_multipliers"]) <= 1e-11
 
 
 def test_training_on_the_paper_spiral_is_the_same_with_either_module(monkeypatch):
