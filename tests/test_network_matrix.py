@@ -174,6 +174,7 @@ def test_matrix_module_agrees_with_the_scalar_module(case):
     assert ours["terminal_cost"] == pytest.approx(theirs["terminal_cost"], rel=1e-12)
     assert relative(ours["y"], theirs["y"]) <= 1e-12
     assert relative(ours["Y"], theirs["Y"]) <= 1e-12
+    np.testing.assert_allclose(ours["t"], theirs["t"], rtol=1e-15, atol=1e-15)
     forms = ("multiplier", "partner") if not tableau.zero_weights else ("multiplier",)
     for form in forms:
         a = matrix.costate(theta, ours, h, params, form, free=free)
@@ -184,6 +185,25 @@ def test_matrix_module_agrees_with_the_scalar_module(case):
         if form == "multiplier":
             assert a["stage_multipliers"].shape == b["stage_multipliers"].shape
             assert relative(a["stage_multipliers"], b["stage_multipliers"]) <= 1e-11
+
+
+def test_matrix_module_inputs_are_checked():
+    """The matrix-level module refuses arrays of the wrong shape, naming the shape it needs."""
+    tableau, arch = architecture(CASES[0])
+    module = network_module(arch, tableau, matrix=True)
+    theta, h, y0, params, free = random_inputs(module, arch.width)
+    assert np.isfinite(module.forward(theta, h, y0, params, free=free)["objective"])
+    groups, columns = module.N_GROUPS, arch.width ** 2 + arch.width
+    for bad in (theta[0], theta[:, :, :-1], np.concatenate([theta, theta], axis=1)):
+        with pytest.raises(ValueError, match=rf"^theta must have shape \(N, {groups}, "
+                                             rf"{columns}\), got "):
+            module.forward(bad, h, y0, params, free=free)
+    with pytest.raises(ValueError, match=r"^h must have shape \(3,\), got \(2,\)$"):
+        module.forward(theta, h[:2], y0, params, free=free)
+    with pytest.raises(ValueError, match=r"^y0 must have shape \(d, points\), got \(18,\)$"):
+        module.forward(theta, h, y0.ravel(), params, free=free)
+    with pytest.raises(ValueError, match=r"^free must have shape \(3,\), got \(2,\)$"):
+        module.forward(theta, h, y0, params, free=free[:2])
 
 
 def test_training_on_the_paper_spiral_is_the_same_with_either_module(monkeypatch):
