@@ -261,18 +261,6 @@ def test_bounded_problem_built_in_python(module_for):
             objective_tol=1e-8)
 
 
-FORCED_LATE = """
-name = "forced_late"
-states = ["x", "z"]
-controls = ["u"]
-horizon = [0.5, 1.5]
-initial_state = [1, 0.5]
-dynamics = ["z + sin(2*t)*u", "-x*t + u"]
-running_cost = "(u**2 + x**2)*(1 + t**2)/2 + cos(t)*z"
-terminal_cost = "z**2"
-"""
-
-
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_learned_steps_transcribe_the_same_nlp(tmp_path, n):
     """transcription(learn_steps=True) makes the steps variables, with t_n = t_0 + h_0 + … +
@@ -281,8 +269,9 @@ def test_learned_steps_transcribe_the_same_nlp(tmp_path, n):
     import casadi
 
     from ocgen.solve import generated_module
+    from test_generated import LATE  # f and L depend on t; the horizon is [½, 3/2]
     path = tmp_path / "forced_late.toml"
-    path.write_text(FORCED_LATE)
+    path.write_text(LATE)
     module = generated_module("rk4", str(path), "stage", "casadi")[0]
     rng = np.random.default_rng(7)
     h = (1 + 0.5 * rng.uniform(size=n)) / n

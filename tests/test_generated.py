@@ -179,8 +179,8 @@ def test_a_later_horizon_is_a_shift_in_time(module_for, tmp_path_factory, name):
     controls and steps, J_h, the costates, every gradient and the control law agree to
     rounding, and uniform steps cover [T0, T_END]."""
     assert "t + 1/2" in EARLY and "sin(2*t)" not in EARLY
-    late = module_for(name, problem_file(tmp_path_factory, LATE))
-    early = module_for(name, problem_file(tmp_path_factory, EARLY))
+    late_path, early_path = (problem_file(tmp_path_factory, text) for text in (LATE, EARLY))
+    late, early = module_for(name, late_path), module_for(name, early_path)
     assert (late.T0, late.T_END) == (0.5, 1.5)
     assert np.allclose(late.uniform_steps(5), 0.2, rtol=1e-15)
     assert late.time_grid(late.uniform_steps(5))[-1] == pytest.approx(1.5, rel=1e-15)
@@ -199,10 +199,8 @@ def test_a_later_horizon_is_a_shift_in_time(module_for, tmp_path_factory, name):
     np.testing.assert_allclose(law, early.grid_control(b["t"], b["y"], cb["p"]), rtol=1e-12)
     # the CasADi module: its optimum on uniform steps, and that of the numpy module
     from ocgen.solve import generated_module, solve
-    late_path = problem_file(tmp_path_factory, LATE)
     casadi_late = generated_module(name, late_path, "stage", "casadi")[0]
-    casadi_early = generated_module(name, problem_file(tmp_path_factory, EARLY), "stage",
-                                    "casadi")[0]
+    casadi_early = generated_module(name, early_path, "stage", "casadi")[0]
     np.testing.assert_allclose(casadi_late.uniform_steps(5), 0.2, rtol=1e-15)
     optimum_late, optimum_early = casadi_late.solve(5), casadi_early.solve(5)
     assert optimum_late["success"] and optimum_early["success"]
