@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 
 from ocgen.derive import OutsideTheoryWarning, discretise
-from ocgen.nets.matrix import derive_network, entry, evaluate
+from ocgen.nets.matrix import derive_network, entry, evaluate, proportion
 from ocgen.nets.matrix_code import generate_network, network_module
 from ocgen.nets.model import Architecture, network_problem
 from ocgen.nets.training import Objective
@@ -157,6 +157,23 @@ def relative(a, b):
 
 WIDTH_4 = [("rk4", "stage", "tanh", "tanh", "squares", "odenet", 0.1, 4),
            ("kutta3", "step", "antisymmetric", "sigmoid", "cross-entropy", "resnet", 0.0, 4)]
+
+
+def test_proportion_of_cotangents():
+    """κ = numerator / denominator for combinations of arrays with surd and symbolic
+    coefficients (Gauss-2's cotangents) or decimal ones (a rounded tableau), and None when they
+    are not proportional."""
+    p, lam0, lam1, h, b = sp.symbols("p lam_0 lam_1 h b")
+    arrays = lambda e: e.free_symbols & {p, lam0, lam1}  # noqa: E731
+    V = lam0 / 4 + sp.sqrt(3) * lam1 / 6 + lam1 / 4 + p / 2
+    for kappa in (h, -h / 3, h * (1 + sp.sqrt(3)) / b, sp.Integer(2)):
+        assert proportion(sp.expand(kappa * V), V, arrays) == sp.cancel(kappa)
+    assert proportion(sp.expand(h * V) + h * lam0, V, arrays) is None  # one array off
+    assert proportion(sp.expand(h * lam1 * V), V, arrays) is None  # κ holding an array
+    assert proportion(h * (lam0 + p), 2 * h * lam0 + 2 * h * p, arrays) == sp.Rational(1, 2)
+    rounded = sp.Float(0.4358665215) * (lam0 + p)
+    assert float(proportion(sp.expand(h * rounded), rounded, arrays) / h) == 1
+    assert proportion(3 * h, h, arrays) == 3  # no arrays at all
 
 
 @pytest.mark.parametrize("case", CASES + WIDTH_4, ids=lambda c: "-".join(map(str, c)))

@@ -138,6 +138,7 @@ def _terms(expr) -> tuple:
     return sp.Add.make_args(expr) if not isinstance(expr, sp.MatAdd) else expr.args
 
 
+@cache
 def matrix_gradient(scalar, X: sp.MatrixSymbol):
     """∂ scalar / ∂X by SymPy's matrix calculus, term by term (its derivative of a sum of
     traces is not to be trusted)."""
@@ -145,6 +146,22 @@ def matrix_gradient(scalar, X: sp.MatrixSymbol):
     for term in _terms(sp.expand(scalar)):
         total = total + sp.diff(term, X)
     return total.doit() if isinstance(total, sp.MatAdd) else total
+
+
+def proportion(numerator, denominator, arrays):
+    """κ with numerator = κ · denominator and κ free of arrays (``arrays(expr)``: the array
+    symbols in expr), or None. Both are linear in the arrays, so κ is the quotient of the
+    coefficients of one array (small to cancel), checked on the whole. With decimals (a
+    rounded tableau) the whole quotient is cancelled, which normalises 1.0·h to h."""
+    vectors = sorted(arrays(denominator), key=sp.default_sort_key)
+    if not vectors or numerator.has(sp.Float) or denominator.has(sp.Float):
+        k = sp.cancel(numerator / denominator)
+        return None if arrays(k) else k
+    v = vectors[0]
+    k = sp.cancel(sp.expand(numerator).coeff(v) / sp.expand(denominator).coeff(v))
+    if arrays(k) or sp.expand(numerator - k * denominator) != 0:
+        return None
+    return k
 
 
 def value_form(function, z: sp.Symbol, s: sp.Symbol):
@@ -505,9 +522,11 @@ class _Step:
             if len(found) > 1:
                 raise OcgenError(f"a term with two layer derivatives: {term}")
             atom, = found
-            coefficient = sp.cancel(term / atom)
-            if coefficient.has(atom) or coefficient.atoms(LayerY, LayerU):
+            coefficient, factor = term.as_independent(atom, as_Add=False)
+            if factor != atom:
                 raise OcgenError(f"not linear in {atom}: {term}")
+            if coefficient.has(sp.Float):
+                coefficient = sp.cancel(coefficient)
             atoms[atom] = atoms.get(atom, sp.S.Zero) + coefficient
         return atoms, rest
 
@@ -657,8 +676,8 @@ class _Step:
                         canon[j] = self.cotangent(j, coefficient)
 
         def kappa(j, coefficient):
-            k = sp.cancel(coefficient / canon[j][1])
-            if self.vectors(k):
+            k = proportion(coefficient, canon[j][1], self.vectors)
+            if k is None:
                 raise OcgenError(f"stage {j}: the cotangents of the layer are not "
                                  "proportional")
             return k
