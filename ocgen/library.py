@@ -20,10 +20,21 @@ def data_texts(folder: str) -> dict[str, str]:
             if entry.name.endswith(".toml")}
 
 
-def build_all(texts: dict[str, str], build) -> tuple:
-    """``build(table, source=<stem>.toml)`` of each built-in TOML text, in file-name order."""
+def build_one(texts: dict[str, str], stem: str, build):
+    """``build(table, source=<stem>.toml)`` of the built-in TOML text ``texts[stem]``."""
     from .files import tomllib
-    return tuple(build(tomllib.loads(text), source=f"{stem}.toml") for stem, text in texts.items())
+    return build(tomllib.loads(texts[stem]), source=f"{stem}.toml")
+
+
+def find_builtin(name: str, stems, one, index):
+    """The built-in item called ``name``: a file's own name builds that file alone
+    (``one(stem)``), so that looking up one method does not parse the library; any other name
+    or alias is looked up in ``index()``. None if there is none."""
+    key = normalise_name(name)
+    for stem in stems:
+        if normalise_name(stem) == key:
+            return one(stem)
+    return index().get(key)
 
 
 def name_index(items, what: str) -> dict:

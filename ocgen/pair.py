@@ -45,7 +45,7 @@ import sympy as sp
 import tomli_w
 
 from .errors import InputError
-from .library import build_all, data_texts, name_index
+from .library import build_one, data_texts, find_builtin, name_index
 from .files import read_data_file
 from .numbers import is_zero, show
 from .numbers import digits as rounded_digits
@@ -384,9 +384,14 @@ def _builtin_files() -> dict[str, str]:
 
 
 @cache
+def _builtin(stem: str) -> PartitionedTableau:
+    return build_one(_builtin_files(), stem, PartitionedTableau.from_dict)
+
+
+@cache
 def builtin_pairs() -> tuple[PartitionedTableau, ...]:
     """Every built-in pair, in file-name order."""
-    return build_all(_builtin_files(), PartitionedTableau.from_dict)
+    return tuple(map(_builtin, _builtin_files()))
 
 
 @cache
@@ -418,7 +423,7 @@ def load_method(spec, *, exact_decimals: bool = False,
     if not text.strip():
         raise InputError("empty name: give a built-in name (see `ocgen tableau list`) or a "
                          ".toml/.json file")
-    found = _index().get(normalise_name(text))
+    found = find_builtin(text, _builtin_files(), _builtin, _index)
     if found is not None:
         if found.is_exact or not exact_decimals:
             return found

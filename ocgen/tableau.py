@@ -21,7 +21,7 @@ import tomli_w
 from .errors import InputError, OcgenError
 from .expr import parse_number
 from .files import read_data_file
-from .library import build_all, data_texts, name_index, normalise_name
+from .library import build_one, data_texts, find_builtin, name_index, normalise_name
 from .limits import MAX_STAGES, check_count
 from .numbers import as_number, decimal_text, is_zero, rounded, rounding_note, show
 from .numbers import digits as rounded_digits
@@ -352,9 +352,14 @@ def _builtin_files() -> dict[str, str]:
 
 
 @cache
+def _builtin(stem: str) -> ButcherTableau:
+    return build_one(_builtin_files(), stem, ButcherTableau.from_dict)
+
+
+@cache
 def builtin_tableaux() -> tuple[ButcherTableau, ...]:
     """Every built-in method, in file-name order."""
-    return build_all(_builtin_files(), ButcherTableau.from_dict)
+    return tuple(map(_builtin, _builtin_files()))
 
 
 @cache
@@ -369,7 +374,7 @@ def builtin_names() -> list[str]:
 
 def builtin_tableau(name: str, *, exact_decimals: bool = False) -> ButcherTableau | None:
     """The built-in method called ``name`` (case-insensitive, aliases), or None."""
-    found = _index().get(normalise_name(name))
+    found = find_builtin(name, _builtin_files(), _builtin, _index)
     if found is None or found.is_exact or not exact_decimals:
         return found
     from .files import tomllib

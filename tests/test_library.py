@@ -7,6 +7,7 @@ error in a data file cannot go unnoticed.
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 
@@ -48,7 +49,25 @@ def test_one_method_per_file():
 
 @pytest.mark.parametrize("stem", _stems())
 def test_file_name_resolves(stem):
-    assert load_tableau(stem).name in TABLEAUX
+    found = load_tableau(stem)
+    assert found.source == f"{stem}.toml" and found is TABLEAUX[found.name]
+    assert load_tableau(stem.upper().replace("_", " ")) is found
+
+
+def test_a_file_name_parses_that_file_alone(monkeypatch):
+    """Looking a method up by its file's name reads one file, not the library (a command
+    that names one method starts faster); a display name or alias reads the library."""
+    from ocgen import pair, tableau
+    for module, every in ((tableau, tableau.builtin_tableaux), (pair, pair.builtin_pairs)):
+        for cached in (module._builtin, every, module._index):
+            monkeypatch.setattr(module, cached.__name__, functools.cache(cached.__wrapped__))
+    assert load_tableau("rk4").source == "rk4.toml"
+    assert tableau._builtin.cache_info().currsize == 1
+    assert tableau._index.cache_info().currsize == 0
+    assert pair.load_method("stormer_verlet").source == "stormer_verlet.toml"
+    assert pair._builtin.cache_info().currsize == 1 and pair._index.cache_info().currsize == 0
+    assert load_tableau("Classical RK4") is load_tableau("rk4")
+    assert tableau._builtin.cache_info().currsize == len(_stems())
 
 
 def test_no_shared_names_or_aliases():
