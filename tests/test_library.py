@@ -62,7 +62,9 @@ def test_a_file_name_parses_that_file_alone(monkeypatch):
         for cached in (module._builtin, every, module._index):
             monkeypatch.setattr(module, cached.__name__, functools.cache(cached.__wrapped__))
     assert load_tableau("rk4").source == "rk4.toml"
-    assert tableau._builtin.cache_info().currsize == 1
+    assert pair.load_method("Euler").source == "euler.toml"  # a tableau: no pair is read
+    assert pair._builtin.cache_info().currsize == 0
+    assert tableau._builtin.cache_info().currsize == 2
     assert tableau._index.cache_info().currsize == 0
     assert pair.load_method("stormer_verlet").source == "stormer_verlet.toml"
     assert pair._builtin.cache_info().currsize == 1 and pair._index.cache_info().currsize == 0
