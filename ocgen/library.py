@@ -30,14 +30,9 @@ def find_builtin(name: str, stems, one, index):
     """The built-in item called ``name``: a file's own name builds that file alone
     (``one(stem)``), so that looking up one method does not parse the library; any other name
     or alias is looked up in ``index()``. None if there is none."""
-    stem = file_stem(name, stems)
-    return one(stem) if stem is not None else index().get(normalise_name(name))
-
-
-def file_stem(name: str, stems) -> str | None:
-    """The stem among ``stems`` that ``name`` spells (as normalise_name reads it), or None."""
     key = normalise_name(name)
-    return next((stem for stem in stems if normalise_name(stem) == key), None)
+    stem = next((stem for stem in stems if normalise_name(stem) == key), None)
+    return one(stem) if stem is not None else index().get(key)
 
 
 def name_index(items, what: str) -> dict:

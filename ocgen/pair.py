@@ -45,14 +45,13 @@ import sympy as sp
 import tomli_w
 
 from .errors import InputError
-from .library import build_one, data_texts, file_stem, find_builtin, name_index
+from .library import build_one, data_texts, find_builtin, name_index
 from .files import read_data_file
 from .numbers import is_zero, show
 from .numbers import digits as rounded_digits
 from .numbers import tolerance as rounding_tolerance
-from .tableau import (ButcherTableau, UnknownNameError, ZeroWeightError, builtin_tableau,
-                      builtin_tableau_files, canonical_entry, close_names, entry_to_data,
-                      load_tableau, normalise_name)
+from .tableau import (ButcherTableau, ZeroWeightError, builtin_tableau,
+                      canonical_entry, close_names, entry_to_data, normalise_name)
 from .text import check_text
 
 __all__ = ["PartitionedTableau", "load_pair", "load_method", "builtin_pairs",
@@ -423,8 +422,10 @@ def load_method(spec, *, exact_decimals: bool = False,
     if not text.strip():
         raise InputError("empty name: give a built-in name (see `ocgen tableau list`) or a "
                          ".toml/.json file")
-    if kinds == "any" and file_stem(text, builtin_tableau_files()) is not None:
-        return load_tableau(text, exact_decimals=exact_decimals)  # without reading the pairs
+    if kinds == "any":  # a built-in tableau's name, without reading the pairs
+        found = builtin_tableau(text, exact_decimals=exact_decimals)
+        if found is not None:
+            return found
     found = find_builtin(text, _builtin_files(), _builtin, _index)
     if found is not None:
         if found.is_exact or not exact_decimals:
@@ -442,11 +443,6 @@ def load_method(spec, *, exact_decimals: bool = False,
             raise InputError("not a pair file: expected tables `first` and `second`",
                              source=str(path))
         return ButcherTableau.from_dict(data, source=str(path), exact_decimals=exact_decimals)
-    if kinds == "any":
-        try:
-            return load_tableau(text, exact_decimals=exact_decimals)
-        except UnknownNameError:
-            pass
     key = normalise_name(text)
     close = [p.name for p in _close_pairs(key)]
     if kinds == "any":

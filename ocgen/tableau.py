@@ -347,20 +347,19 @@ def _matrix(rows, source: str, exact_decimals: bool) -> list[list[sp.Expr]]:
 
 # -- the library -----------------------------------------------------------------------------
 @cache
-def builtin_tableau_files() -> dict[str, str]:
-    """File stem → TOML text of the built-in methods."""
+def _builtin_files() -> dict[str, str]:
     return data_texts("tableaux")
 
 
 @cache
 def _builtin(stem: str) -> ButcherTableau:
-    return build_one(builtin_tableau_files(), stem, ButcherTableau.from_dict)
+    return build_one(_builtin_files(), stem, ButcherTableau.from_dict)
 
 
 @cache
 def builtin_tableaux() -> tuple[ButcherTableau, ...]:
     """Every built-in method, in file-name order."""
-    return tuple(map(_builtin, builtin_tableau_files()))
+    return tuple(map(_builtin, _builtin_files()))
 
 
 @cache
@@ -375,11 +374,11 @@ def builtin_names() -> list[str]:
 
 def builtin_tableau(name: str, *, exact_decimals: bool = False) -> ButcherTableau | None:
     """The built-in method called ``name`` (case-insensitive, aliases), or None."""
-    found = find_builtin(name, builtin_tableau_files(), _builtin, _index)
+    found = find_builtin(name, _builtin_files(), _builtin, _index)
     if found is None or found.is_exact or not exact_decimals:
         return found
     from .files import tomllib
-    return ButcherTableau.from_dict(tomllib.loads(builtin_tableau_files()[found.source[:-5]]),
+    return ButcherTableau.from_dict(tomllib.loads(_builtin_files()[found.source[:-5]]),
                                     source=found.source, exact_decimals=True)
 
 

@@ -56,7 +56,8 @@ def test_file_name_resolves(stem):
 
 def test_a_file_name_parses_that_file_alone(monkeypatch):
     """Looking a method up by its file's name reads one file, not the library (a command
-    that names one method starts faster); a display name or alias reads the library."""
+    that names one method starts faster); a display name or alias reads the library, and a
+    tableau is found without reading the pairs."""
     from ocgen import pair, tableau
     for module, every in ((tableau, tableau.builtin_tableaux), (pair, pair.builtin_pairs)):
         for cached in (module._builtin, every, module._index):
@@ -65,11 +66,14 @@ def test_a_file_name_parses_that_file_alone(monkeypatch):
     assert pair.load_method("Euler").source == "euler.toml"  # a tableau: no pair is read
     assert pair._builtin.cache_info().currsize == 0
     assert tableau._builtin.cache_info().currsize == 2
+    assert pair.load_method("Forward Euler").source == "euler.toml"  # the tableaux' index
+    assert pair._builtin.cache_info().currsize == 0 and tableau._index.cache_info().currsize
     assert tableau._index.cache_info().currsize == 0
     assert pair.load_method("stormer_verlet").source == "stormer_verlet.toml"
     assert pair._builtin.cache_info().currsize == 1 and pair._index.cache_info().currsize == 0
     assert load_tableau("Classical RK4") is load_tableau("rk4")
     assert tableau._builtin.cache_info().currsize == len(_stems())
+    assert pair.load_method("velocity Verlet").source == "stormer_verlet.toml"
 
 
 def test_no_shared_names_or_aliases():
