@@ -297,12 +297,10 @@ def test_options_a_problem_file_defines_are_refused():
 @pytest.mark.parametrize("mean_loss, depth, tableau, dynamics", [
     (False, "odenet", "rk4", "tanh"), (True, "resnet", "gauss2", "symmetric"),
     (False, "odenet", "stormer_verlet", "hamiltonian")])
-def test_all_points_swept_in_parts_equal_one_sweep(monkeypatch, mean_loss, depth, tableau,
-                                                   dynamics):
-    """With more points than POINTS_PER_SWEEP, J, ∇J (θ, W, μ, h), the loss and the outputs
+def test_all_points_swept_in_parts_equal_one_sweep(mean_loss, depth, tableau, dynamics):
+    """With more points than a sweep takes, J, ∇J (θ, W, μ, h), the loss and the outputs
     are sums and joins over parts; they equal one sweep over all points to rounding, with
-    the Tikhonov term, the smoothness term and the mean loss counted once."""
-    import ocgen.nets.training as training
+    the Tikhonov term, the smoothness term and the mean loss counted once. So does a batch."""
     points, labels = small_data(size=23)
     arch = Architecture(width=2, layers=3, depth=depth, mean_loss=mean_loss, tikhonov=0.05,
                         smoothness=0.0 if depth == "odenet" else 0.1, dynamics=dynamics,
@@ -311,8 +309,8 @@ def test_all_points_swept_in_parts_equal_one_sweep(monkeypatch, mean_loss, depth
     x = random_x(whole)
     J, g = whole.value_and_gradient(x)
     eta, loss = whole.outputs(x)
-    monkeypatch.setattr(training, "POINTS_PER_SWEEP", 5)
     parted = Objective(arch, tableau, points, labels)
+    parted.part_size = 5
     assert len(parted._parts(None)) == 5
     value = parted.value(x)  # a value first: the gradient then sweeps the parts again
     J_parts, g_parts = parted.value_and_gradient(x)
@@ -322,3 +320,9 @@ def test_all_points_swept_in_parts_equal_one_sweep(monkeypatch, mean_loss, depth
     assert np.max(np.abs(g_parts - g)) <= 1e-13 * np.max(np.abs(g))
     assert np.max(np.abs(eta_parts - eta)) <= 1e-15 and loss_parts == pytest.approx(loss,
                                                                                      rel=1e-13)
+    batch = np.array([20, 3, 7, 8, 9, 0, 22, 15, 14, 1, 2, 5, 6, 11, 13, 17, 19])
+    J_batch, g_batch = whole.value_and_gradient(x, batch)
+    assert [part[1].shape[-1] for part in parted._parts(batch)] == [5, 4, 4, 4]
+    J_batch_parts, g_batch_parts = parted.value_and_gradient(x, batch)
+    assert J_batch_parts == pytest.approx(J_batch, rel=1e-13)
+    assert np.max(np.abs(g_batch_parts - g_batch)) <= 1e-13 * np.max(np.abs(g_batch))
