@@ -1,11 +1,12 @@
 """Printing a network's matrix-level derivation (:mod:`ocgen.nets.matrix`) through
 ``templates/numpy/network.py.j2``, and the module a network trains with.
 
-Matrix nodes print as NumPy matrix products (``@``, ``.T``, ``.sum(axis=1, keepdims=True)`` for
-a product with a column of ones, broadcasting for β1ᵀ), pointwise nodes as elementwise NumPy
-(linear combinations with their scalar factors first, everything else through the CSE emitter of
-:mod:`ocgen.codegen`), pairings as ``numpy.vdot``. The tableau's numbers are exact until printed,
-as on the scalar path. The same inputs give byte-identical text, whatever the width.
+Matrix nodes print as NumPy matrix products (``numpy.dot``, ``.T``, the sum over the points X 1
+as a product with the column ``ones``, broadcasting for β1ᵀ), pointwise nodes as elementwise
+NumPy (linear combinations with their scalar factors first, everything else through the CSE
+emitter of :mod:`ocgen.codegen`), pairings as ``numpy.vdot``. The tableau's numbers are exact
+until printed, as on the scalar path. The same inputs give byte-identical text, whatever the
+width.
 """
 
 from __future__ import annotations
@@ -94,19 +95,19 @@ class NodePrinter:
         for k, f in enumerate(factors):
             text = self._atom(f)
             if k == scaled:
-                text = f"({self._coefficient(coefficient)}{text})" if coefficient != -1 \
-                    else f"(-{text})"
+                text = f"{self._coefficient(coefficient)}{text}" if coefficient != -1 \
+                    else f"-{text}"
             parts.append(text)
-        text = " @ ".join(parts)
-        if total:
-            text = f"{text if len(parts) == 1 else '(' + text + ')'}.sum(axis=1, keepdims=True)"
-        single = len(parts) == 1
+        text = parts[0]
+        for part in parts[1:]:  # numpy.dot: less call overhead than @ on small 2-D arrays
+            text = f"numpy.dot({text}, {part})"
+        if total:  # by BLAS against a column of ones: half the time of .sum(axis=1)
+            text = f"numpy.dot({text}, ones)"
         if coefficient == 1 or scaled is not None:
             return text
         if coefficient == -1:
-            return f"-{text}" if single else f"-({text})"
-        return f"{self._coefficient(coefficient)}{text}" if single \
-            else f"{self._coefficient(coefficient)}({text})"
+            return f"-{text}"
+        return f"{self._coefficient(coefficient)}{text}"
 
     def _factor(self, c) -> str:
         """A scalar factor; a fraction in parentheses, so that it reads as one number."""
@@ -342,9 +343,25 @@ class _InPlace:
         buffer = self._buffer(text, into)
         return self._call(ufunc, [text, other], buffer, buffer == text), True
 
+    def _grouped(self, terms) -> list:
+        """Array terms sharing a scalar factor c ≠ ±1 as one term c·(Σ v): one multiplication
+        for the group instead of one per term (RK4's y_{n+1} = y + h/6 (F_1 + F_4) + ...)."""
+        arrays = [x for x in sp.Add(*terms).free_symbols if x.name in self.arrays]
+        groups: dict = {}
+        for term in terms:
+            c, v = term.as_independent(*arrays, as_Add=False)
+            groups.setdefault(c, []).append(v)
+        grouped = []
+        for c, vs in groups.items():
+            if len(vs) > 1 and c not in (1, -1):
+                grouped.append(sp.Mul(c, sp.Add(*vs), evaluate=False))
+            else:
+                grouped.extend(c * v for v in vs)
+        return grouped
+
     def _sum(self, expr, into):
         scalar = sp.Add(*(t for t in expr.args if not self._is_array(t)))
-        terms = self._leaves_last(t for t in expr.args if self._is_array(t))
+        terms = self._leaves_last(self._grouped([t for t in expr.args if self._is_array(t)]))
         positive = [t for t in terms if not t.could_extract_minus_sign()]
         negative = [-t for t in terms if t.could_extract_minus_sign()]
         if positive:
