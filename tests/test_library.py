@@ -15,6 +15,7 @@ import pytest
 
 from hager import hager_order
 from ocgen.order import classical_order, control_order
+from ocgen.pair import load_method
 from ocgen.tableau import builtin_names, load_tableau
 
 MAX_ORDER = 8
@@ -52,6 +53,18 @@ def test_file_name_resolves(stem):
     found = load_tableau(stem)
     assert found.source == f"{stem}.toml" and found is TABLEAUX[found.name]
     assert load_tableau(stem.upper().replace("_", " ")) is found
+
+
+def test_pairs_and_tableaux_share_no_name():
+    """load_method looks a name up among the tableaux first: no pair may answer to a name,
+    alias or file name of a tableau."""
+    from ocgen.pair import builtin_pairs
+    tableau_keys = {_normal(n) for t in TABLEAUX.values() for n in (t.name, *t.aliases)}
+    tableau_keys |= {_normal(stem) for stem in _stems()}
+    for pair in builtin_pairs():
+        for name in (pair.name, pair.source[:-5], *pair.aliases):
+            assert _normal(name) not in tableau_keys, name
+            assert load_method(name) is pair
 
 
 def test_a_file_name_parses_that_file_alone(monkeypatch):
