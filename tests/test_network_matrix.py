@@ -342,6 +342,9 @@ def test_which_module_a_network_trains_with_and_the_width_cap():
 
     assert [level(64, "euler"), level(2, "rk4"), level(2, "gauss2"), level(17, "gauss2")] \
         == ["matrix", "matrix", "scalar", "matrix"]
+    for name in ("rk4", "Forward Euler", "gauss2"):  # a name is the method it names
+        arch = Architecture(width=2, layers=2)  # (the repr names the generated text's hash)
+        assert repr(network_module(arch, name)) == repr(network_module(arch, load_tableau(name)))
     points, labels = np.zeros((3, 2)), np.array([0, 1, 1])
     objective = Objective(Architecture(width=3, layers=2), load_tableau("rk4"), points, labels)
     assert objective.module.NETWORK == "tanh_tanh_squares"

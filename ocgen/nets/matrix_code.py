@@ -532,7 +532,9 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None):
     for one of them.
     """
     from ..cache import import_source
+    from ..pair import load_method
     from ..solve import generated_module
+    tableau = load_method(tableau)
     if matrix is None:
         matrix = (supports(arch) and isinstance(tableau, ButcherTableau)
                   and (tableau.is_explicit or arch.width > MAX_SCALAR_WIDTH))
