@@ -209,6 +209,16 @@ def test_reversible_sweep_equals_the_stored_one(module_for, tmp_path, pair):
         assert np.max(np.abs(rebuilt["y0"] - y0)) < 1e-12
 
 
+def test_the_generated_header_names_the_pair_its_kind_and_parts():
+    from ocgen.codegen import generate
+    for pair, kind in (("lobatto_iiia_iiib3", "implicit"), ("stormer_verlet", "explicit")):
+        text = generate(load_pair(pair), load_problem("harmonic"), "stage")
+        parts = [part.name for part in load_pair(pair).parts]
+        assert f"stages, partitioned pair, {kind} on this problem)" in text.splitlines()[2]
+        assert text.splitlines()[3] == (f"Parts:    first part ({parts[0]}): q; second part "
+                                        f"({parts[1]}): p")
+
+
 def test_implicit_pairs_have_no_reversible_sweep(module_for):
     module = module_for("lobatto_iiia_iiib3", "harmonic")
     assert not module.REVERSIBLE

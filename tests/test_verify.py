@@ -4,6 +4,7 @@ import dataclasses
 import functools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -105,6 +106,16 @@ def test_outside_theory_does_not_converge(tableau, state_error):
     assert "OUTSIDE THE THEORY" in text and "errors do not decrease" in text
 
 
+def test_outside_theory_without_closed_form_gets_a_bvp_reference():
+    """vdp has no closed form: outside the theory the BVP starts from a step-control solve
+    (whose own warning is not shown), and the state error stays put."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning escapes, and none is turned off wrongly
+        v = verify("heun3", "vdp", (10, 20), "stage")
+    assert not v.theory_applies and v.verdict["overall"] == "outside theory"
+    assert v.reference["kind"] == "bvp" and v.reference["converged"]
+
+
 @pytest.mark.parametrize("tableau", ["midpoint", "heun3"])
 def test_step_controls_converge_with_order_two(tableau):
     v = verify(tableau, "lq", (10, 20, 40, 80), "step")
@@ -129,6 +140,7 @@ def test_vdp_against_bvp_reference():
     ref = v.reference
     assert ref["kind"] == "bvp" and ref["converged"]
     assert 0 <= ref["estimated_error"] < 1e-10
+    assert ref["estimate"].startswith("max difference from a solve at tol ")
     for q in ("state", "costate", "grid_control"):
         assert v.observed_order[q] == pytest.approx(4, abs=SLOPE_TOLERANCE)
     assert v.verdict["overall"] == "pass"
@@ -209,6 +221,7 @@ def test_json_schema(rk4_lq):
     assert data["errors"]["state"][1] == pytest.approx(3.85e-7, rel=0.01)
     assert data["errors"]["costate"][1] == pytest.approx(1.37e-7, rel=0.01)
     for res in data["residuals"]:
+        assert set(res) == {"steps", "kkt", "symplecticity", "costate_forms"}  # NumPy: no gap
         assert res["kkt"] < 1e-9
         assert res["symplecticity"] < 1e-15
         assert res["costate_forms"] < 1e-13
@@ -224,6 +237,40 @@ def test_format_verification(rk4_lq):
     assert "state" in text and "predicted" in text
 
 
+def test_format_verification_in_full(rk4_lq):
+    """What a reader sees: the table's columns line up under the header, the ensemble and a
+    solve that did not converge are named, and a study outside the theory ends with its own
+    verdict line."""
+    failed = [dict(run, converged=run["steps"] != 20, message="iteration limit" if
+                   run["steps"] == 20 else run["message"]) for run in rk4_lq.solver]
+    v = dataclasses.replace(rk4_lq, members=3, solver=failed)
+    lines = format_verification(v).splitlines()
+    assert lines[2] == "max errors over the grid points and 3 ensemble members; rates per " \
+                       "refinement"
+    head, rows = lines[3], lines[4:8]
+    assert head.split()[:2] == ["N", "h"] and [row.split()[0] for row in rows] == \
+        ["10", "20", "40", "80"]
+    assert all(len(row) == len(head) for row in rows), (head, rows)
+    assert rows[0].split()[:2] == ["10", "1.000e-01"] and "—" in rows[0]  # no rate at N = 10
+    assert "NOT converged at N = 20: iteration limit" in lines
+    outside = dataclasses.replace(rk4_lq, theory_applies=False, reason="a reason",
+                      verdict={**rk4_lq.verdict, "comparison": {q: "errors do not decrease"
+                                                                 for q in QUANTITIES}})
+    text = format_verification(outside).splitlines()
+    assert "OUTSIDE THE THEORY — no orders fitted." in text and "  a reason" in text
+    assert text[-1] == "verdict: outside theory"
+
+
+def test_plot_verification_skips_missing_errors(rk4_lq, tmp_path):
+    """An error that could not be measured (None, e.g. a failed solve) is a gap in its line."""
+    errors = {q: list(e) for q, e in rk4_lq.errors.items()}
+    errors["state"][1] = None
+    fig = plot_verification(dataclasses.replace(rk4_lq, errors=errors), tmp_path / "gap.png")
+    line, = [line for line in fig.axes[0].get_lines() if line.get_gid() == "quantity:state"]
+    y = np.asarray(line.get_ydata(), dtype=float)
+    assert np.isnan(y[1]) and np.all(np.isfinite(np.delete(y, 1)))
+
+
 def test_plot_verification(rk4_lq, tmp_path):
     path = tmp_path / "orders.png"
     fig = plot_verification(rk4_lq, path)
@@ -236,7 +283,8 @@ def test_plot_verification(rk4_lq, tmp_path):
     assert all(line.get_linestyle() == "--" for line in slope_lines) and slope_lines
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(legend) == len(quantity_lines) + len(slope_lines)
-    assert ax.get_xscale() == "log" and ax.get_xlabel() and ax.get_ylabel()
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "step size h"
+    assert ax.get_ylabel() == "max error"
 
 
 def test_observed_order_fit_and_floor():
