@@ -365,6 +365,15 @@ def _ordered(assignments) -> tuple[tuple[sp.Symbol, sp.Expr], ...] | None:
     return tuple(ordered)
 
 
+def _gradient(expr, symbols) -> dict:
+    """{x: ∂expr/∂x} for a sum, each term differentiated only by the symbols it holds (the
+    same sum sp.diff builds, which walks every term for every symbol)."""
+    terms = sp.Add.make_args(expr)
+    held = [term.free_symbols for term in terms]
+    return {x: sp.Add(*(sp.diff(term, x) for term, names in zip(terms, held) if x in names))
+            for x in symbols}
+
+
 def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
     """Solve E(U) = 0, linear in U with E = −U + (terms in the other unknowns): by substitution
     in dependency order (last stage first where possible), or as M U = r."""
@@ -449,7 +458,9 @@ def _discretise(problem, tableau, controls) -> Discretisation:
     lagrangian = (step_cost + sum(pk * e for pk, e in zip(sym.p, step_map))
                   + sum(sym.lam[i][k] * stage_map[i][k] for i in range(s) for k in range(d))
                   + sym.rho * (sym.t + sym.h))
-    stationarity = [[sp.diff(lagrangian, sym.Y[i][k]) for k in range(d)] for i in range(s)]
+    grad = _gradient(lagrangian, [x for row in sym.Y for x in row] + list(sym.y)
+                     + [u for row in sym.u for u in row] + list(sym.free) + [sym.h, sym.t])
+    stationarity = [[grad[sym.Y[i][k]] for k in range(d)] for i in range(s)]
     multiplier_stages = _solve_linear(stationarity, sym.lam, stage_sequence is not None)
     W = [[b[k][i] * sym.p[k] + combination(k, A[k].col(i), sym.lam) for k in range(d)]
          for i in range(s)]
@@ -457,12 +468,12 @@ def _discretise(problem, tableau, controls) -> Discretisation:
                                  for k in range(d)) for i in range(s))
     multiplier = CostateStep(
         stages=multiplier_stages,
-        previous_costate=tuple(sp.diff(lagrangian, yk) for yk in sym.y),
+        previous_costate=tuple(grad[yk] for yk in sym.y),
         stage_costates=stage_costates,
-        control_gradient=tuple(tuple(sp.diff(lagrangian, ul) for ul in row) for row in sym.u),
-        parameter_gradient=tuple(sp.diff(lagrangian, q) for q in sym.free),
-        step_gradient=sp.diff(lagrangian, sym.h),
-        previous_time_costate=sp.diff(lagrangian, sym.t))
+        control_gradient=tuple(tuple(grad[ul] for ul in row) for row in sym.u),
+        parameter_gradient=tuple(grad[q] for q in sym.free),
+        step_gradient=grad[sym.h],
+        previous_time_costate=grad[sym.t])
 
     partner_note = _partner_obstacle(problem, tableau)
     partner = None if partner_note else _partner_form(problem, tableau, sym, groups, system,
