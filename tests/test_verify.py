@@ -107,8 +107,8 @@ def test_outside_theory_does_not_converge(tableau, state_error):
 
 
 def test_outside_theory_without_closed_form_gets_a_bvp_reference():
-    """vdp has no closed form: outside the theory the BVP starts from a step-control solve
-    (whose own warning is not shown), and the state error stays put."""
+    """vdp has no closed form: outside the theory the BVP reference starts from a
+    step-control solve, whose own outside-the-theory warning is not shown."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning escapes, and none is turned off wrongly
         v = verify("heun3", "vdp", (10, 20), "stage")
@@ -253,9 +253,9 @@ def test_format_verification_in_full(rk4_lq):
     assert all(len(row) == len(head) for row in rows), (head, rows)
     assert rows[0].split()[:2] == ["10", "1.000e-01"] and "—" in rows[0]  # no rate at N = 10
     assert "NOT converged at N = 20: iteration limit" in lines
+    comparison = {q: "errors do not decrease" for q in QUANTITIES}
     outside = dataclasses.replace(rk4_lq, theory_applies=False, reason="a reason",
-                      verdict={**rk4_lq.verdict, "comparison": {q: "errors do not decrease"
-                                                                 for q in QUANTITIES}})
+                                  verdict={**rk4_lq.verdict, "comparison": comparison})
     text = format_verification(outside).splitlines()
     assert "OUTSIDE THE THEORY — no orders fitted." in text and "  a reason" in text
     assert text[-1] == "verdict: outside theory"
