@@ -32,7 +32,7 @@ ENTRIES_PER_SWEEP = 16384
 """Points are swept in parts of about this many state entries (width × points; J and ∇J are
 sums over the points), but at least 640 points: memory stays bounded however many points
 there are, and one stage's arrays stay in the processor's cache (measured with RK4 at
-d = 2…128, the loss + gradient of 10⁴–2·10⁴ points took 0.5–0.7× the time of one sweep)."""
+d = 2…128, the loss + gradient of 10⁴–2·10⁴ points took 0.5–0.8× the time of one sweep)."""
 
 
 def points_per_sweep(width: int) -> int:
