@@ -370,8 +370,24 @@ def _gradient(expr, symbols) -> dict:
     same sum sp.diff builds, which walks every term for every symbol)."""
     terms = sp.Add.make_args(expr)
     held = [term.free_symbols for term in terms]
-    return {x: sp.Add(*(sp.diff(term, x) for term, names in zip(terms, held) if x in names))
-            for x in symbols}
+    return {x: sp.Add(*(_derivative(term, x) for term, names in zip(terms, held)
+                        if x in names)) for x in symbols}
+
+
+def _derivative(expr, x):
+    """∂expr/∂x as sp.diff computes it: sums and products by the rules sp.diff applies to
+    them (Add._eval_derivative; Mul._eval_derivative_n_times, Leibniz's rule for n = 1), the
+    rest by sp.diff. Skipped: sp.diff's pass over its result at every node, which only
+    canonicalises unevaluated Derivatives, and the derivation has none."""
+    if x not in expr.free_symbols:
+        return sp.S.Zero
+    if expr.is_Add:
+        return expr.func(*[_derivative(a, x) for a in expr.args])
+    if expr.is_Mul:
+        args = expr.args
+        return sp.Add(*(sp.Mul(*args[:i], _derivative(a, x), *args[i + 1:])
+                        for i, a in enumerate(args)))
+    return sp.diff(expr, x)
 
 
 def _solve_linear(equations, unknowns, sequential: bool) -> LinearStages:
