@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from ocgen.derive import (OutsideTheoryWarning, continuous_system, control_groups, discretise)
+from ocgen.derive import (OutsideTheoryWarning, _derivative, _gradient, continuous_system,
+                          control_groups, discretise)
 from ocgen.problem import load_problem
 from ocgen.tableau import load_tableau
 
@@ -458,3 +459,21 @@ def test_why_there_is_no_partner_form(tmp_path):
         note = discretise(costly, heun, "step").partner_note
     assert note == ("heun pair has b_2 = 0, b̂_2 = 0: the partner form divides by every weight; "
                     "use the multiplier form (MATH.md 3.3)")
+
+
+X, Y, T, H = sp.symbols("x y t h")
+
+
+@pytest.mark.parametrize("expr", [
+    3 * X * Y**2 * (X + sp.exp(-1) * T) - sp.Rational(1, 2) * H * X,
+    H * (sp.Float(0.4358665215) * sp.tanh(X * Y) + X * (1 - Y) * (2 + T)),
+    -(X - 2 * Y) * sp.sin(T * X) / (1 + X**2) + sp.Abs(Y) * sp.Max(X, 0),
+    Y * (X + H * (X * Y + sp.exp(-T) * (X - Y) * (X + 2))) - X * sp.log(1 + Y**2),
+])
+def test_derivatives_are_sympys_term_for_term(expr):
+    """The Lagrangian's gradient (``_gradient``, ``_derivative``) is sp.diff's result itself,
+    the same tree: the generated text depends on its form, not only on its value."""
+    gradient = _gradient(expr, (X, Y, T, H))
+    for x in (X, Y, T, H):
+        assert _derivative(expr, x) == sp.diff(expr, x)
+        assert gradient[x] == sp.diff(expr, x)
