@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -430,9 +430,8 @@ def load_method(spec, *, exact_decimals: bool = False,
     if found is not None:
         if found.is_exact or not exact_decimals:
             return found
-        from .files import tomllib
-        return PartitionedTableau.from_dict(tomllib.loads(_builtin_files()[found.source[:-5]]),
-                                            source=found.source, exact_decimals=True)
+        return build_one(_builtin_files(), found.source[:-5],
+                         partial(PartitionedTableau.from_dict, exact_decimals=True))
     path = Path(text)
     if path.suffix.lower() in (".toml", ".json") or path.is_file():
         data = read_data_file(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -377,9 +377,8 @@ def builtin_tableau(name: str, *, exact_decimals: bool = False) -> ButcherTablea
     found = find_builtin(name, _builtin_files(), _builtin, _index)
     if found is None or found.is_exact or not exact_decimals:
         return found
-    from .files import tomllib
-    return ButcherTableau.from_dict(tomllib.loads(_builtin_files()[found.source[:-5]]),
-                                    source=found.source, exact_decimals=True)
+    return build_one(_builtin_files(), found.source[:-5],
+                     partial(ButcherTableau.from_dict, exact_decimals=True))
 
 
 def load_tableau(spec: str | Path | ButcherTableau, *,

@@ -346,7 +346,8 @@ class _InPlace:
     def _grouped(self, terms) -> list:
         """Array terms sharing a scalar factor c ≠ ±1 as one term c·(Σ v): one multiplication
         for the group instead of one per term (RK4's y_{n+1} = y + h/6 (F_1 + F_4) + ...)."""
-        arrays = [x for x in sp.Add(*terms).free_symbols if x.name in self.arrays]
+        arrays = [x for x in set().union(*(t.free_symbols for t in terms))
+                  if x.name in self.arrays]
         groups: dict = {}
         for term in terms:
             c, v = term.as_independent(*arrays, as_Add=False)
