@@ -26,6 +26,9 @@ MAX_EXPRESSION_DEPTH       64          nesting of one expression, parameters sub
 MAX_DERIVATIVE_NODES       20 000      nodes of all first derivatives of f, L and Φ
 MAX_FIELD_DEGREE           32          degree bound of the number field of a tableau's exact
                                        entries, for exact order verdicts
+MAX_LAYERS                 100 000     layers of a network
+MAX_NETWORK_PARAMETERS     50 000 000  parameters of a network, L·(k² + d) (400 MB a vector;
+                                       L-BFGS keeps about 20 vectors)
 MEMORY_FRACTION            1/2         of physical memory, for the arrays of a solve
 MEMORY_FALLBACK            8 GiB       that memory limit where physical memory is unknown
 =========================  ==========  ==========================================================
@@ -56,6 +59,8 @@ MAX_DERIVATIVE_NODES = 20_000
 MAX_FIELD_DEGREE = 32
 """Five square roots (degree 32) take 2 s to bring into one field; six (64) over 5 minutes,
 as do cos(π/23) with cos(π/19) (bound 11·9 = 99)."""
+MAX_LAYERS = 100_000
+MAX_NETWORK_PARAMETERS = 50_000_000
 MEMORY_FRACTION = 0.5
 MEMORY_FALLBACK = 8 << 30
 """The memory limit where the physical memory cannot be read."""

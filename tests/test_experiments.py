@@ -146,6 +146,8 @@ def test_overrides_and_hyphenated_names(tmp_path):
     ('[options]\nmean_loss = 1\n[grid]\ndataset = "spiral"\ntableau = "rk4"\nlayers = 2\n',
      "options.mean_loss: expected true or false"),
     ('grids = 1\n', "grids: unknown key"),
+    ('[grid]\ndataset = "spiral"\ntableau = "rk4"\nlayers = [2, 100001]\n',
+     "grid.layers[1]: at most 100000, found 100001"),
     ('[grid]\ndataset = "spiral"\ntableau = "rk4"\nlayers = 2\n[consistency]\n'
      'tableaux = ["rk4"]\nlayers = [10, 20]\n', "consistency.layers: expected a list of at "
                                                 "least three"),

@@ -210,11 +210,22 @@ def test_model_file_round_trip(tmp_path):
     (lambda d: d.update(dynamics="relu"), "dynamics: unknown dynamics"),
     (lambda d: d.update(extra=1), "extra: unknown key"),
     (lambda d: d["tableau"].update(b=["1/2", "1/2"]), "tableau"),
+    (lambda d: d.update(horizon="1"), "horizon: must be a positive number, found '1'"),
+    (lambda d: d.update(tikhonov="0"), "tikhonov: must be a number ≥ 0"),
+    (lambda d: d.update(gamma=None), "gamma: must be a number ≥ 0, found None"),
+    (lambda d: d.update(layers=10**10), "layers: at most 100000"),
+    (lambda d: d["K"][0][0].__setitem__(1, True), "K: expected numbers"),
+    (lambda d: d.update(time_steps=[-0.5, 1.5]), "time_steps: a resnet has the steps 0.5"),
+    (lambda d: d.update(depth="odenet", time_steps=[-0.5, 1.5]),
+     "time_steps: steps must be ≥ 0"),
+    (lambda d: d.update(depth="odenet-simplex", time_steps=[0.5, 0.6]),
+     "time_steps: odenet-simplex steps sum to the horizon 1"),
 ])
 def test_bad_model_files_name_the_key(tmp_path, change, key):
     network = Network(Architecture(width=2, layers=2), load_tableau("euler"),
                       np.zeros((2, 1, 6)), np.ones(2), 0.0, np.full(2, 0.5))
     data = network.to_json()
+    assert load_network(network.save(tmp_path / "good.json")).time_steps.tolist() == [0.5, 0.5]
     change(data)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
@@ -227,6 +238,9 @@ def test_bad_model_files_name_the_key(tmp_path, change, key):
     (dict(layers=0), "layers"), (dict(horizon=-1.0), "horizon"), (dict(width=1), "width"),
     (dict(dynamics="relu"), "dynamics"), (dict(depth="deep"), "depth"),
     (dict(smoothness=1.0, depth="odenet"), "smoothness"),
+    (dict(tolerance=-1.0), "tolerance"), (dict(tolerance=float("nan")), "tolerance"),
+    (dict(width=1024, layers=48), "layers"), (dict(layers=100_001), "layers"),
+    (dict(optimizer="ipopt", width=13), "optimizer"),
 ])
 def test_bad_architectures(options, key):
     with pytest.raises(InputError) as info:
@@ -326,3 +340,23 @@ def test_all_points_swept_in_parts_equal_one_sweep(mean_loss, depth, tableau, dy
     J_batch_parts, g_batch_parts = parted.value_and_gradient(x, batch)
     assert J_batch_parts == pytest.approx(J_batch, rel=1e-13)
     assert np.max(np.abs(g_batch_parts - g_batch)) <= 1e-13 * np.max(np.abs(g_batch))
+
+
+def test_a_batch_is_known_by_its_points_not_by_its_array():
+    """The kept sweeps serve a batch whose array was changed in place only if its points
+    are the same: the answer is that of a fresh objective. An empty batch is refused."""
+    points, labels = small_data(size=12)
+    arch = Architecture(width=2, layers=2)
+    objective, fresh = Objective(arch, "rk4", points, labels), Objective(arch, "rk4", points,
+                                                                         labels)
+    x = random_x(objective)
+    members = np.array([0, 1, 2, 3])
+    objective.value_and_gradient(x, members)
+    members[:] = [4, 5, 6, 7]
+    J, g = objective.value_and_gradient(x, members)
+    J_fresh, g_fresh = fresh.value_and_gradient(x, np.array([4, 5, 6, 7]))
+    assert J == J_fresh and np.array_equal(g, g_fresh)
+    assert objective.value(x, np.array([4, 5, 6, 7])) == J  # the same points: kept
+    with pytest.raises(InputError, match="at least one point") as info:
+        objective.value(x, np.array([], dtype=int))
+    assert info.value.key == "members"

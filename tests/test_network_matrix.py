@@ -3,6 +3,7 @@ derivation at small widths, symbolically and numerically; Taylor tests where the
 derivation cannot go; the generated text."""
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -12,9 +13,11 @@ import pytest
 import sympy as sp
 
 from ocgen.derive import OutsideTheoryWarning, discretise
+from ocgen.errors import InputError
 from ocgen.nets.matrix import derive_network, entry, evaluate, proportion
 from ocgen.nets.matrix_code import generate_network, network_module
-from ocgen.nets.model import Architecture, network_problem
+from ocgen.nets.model import (MAX_SCALAR_WIDTH, SCALAR_REACH, Architecture,
+                              network_problem, scalar_derivable)
 from ocgen.nets.training import Objective
 from ocgen.tableau import load_tableau
 from ocgen.taylor import taylor_test
@@ -334,14 +337,22 @@ def test_generated_text_is_deterministic_independent_of_width_and_holds_no_data(
 
 
 def test_which_module_a_network_trains_with_and_the_width_cap():
-    """Matrix level for the built-in dynamics (width up to 1024), except implicit tableaux up
-    to width 16 (the scalar module's Newton solves); problem files at width 16 at most."""
+    """Matrix level for the built-in dynamics (width up to 1024), except implicit tableaux
+    where the entry-by-entry derivation takes the network (the scalar module's Newton solves);
+    problem files at width 16 at most."""
     def level(width, tableau):
         module = network_module(Architecture(width=width, layers=2), load_tableau(tableau))
         return "matrix" if hasattr(module, "NETWORK") else "scalar"
 
     assert [level(64, "euler"), level(2, "rk4"), level(2, "gauss2"), level(17, "gauss2")] \
         == ["matrix", "matrix", "scalar", "matrix"]
+    # an implicit tableau beyond the entry-by-entry derivation's reach, at width ≤ 16
+    symmetric = Architecture(width=7, layers=2, dynamics="symmetric")
+    assert hasattr(network_module(symmetric, "gauss2"), "NETWORK")
+    with pytest.raises(InputError, match="7 is too wide for the entry-by-entry derivation of "
+                                         "symmetric dynamics") as info:
+        network_module(symmetric, "gauss2", matrix=False)
+    assert info.value.key == "width"
     for name in ("rk4", "Forward Euler", "gauss2"):  # a name is the method it names
         arch = Architecture(width=2, layers=2)  # (the repr names the generated text's hash)
         assert repr(network_module(arch, name)) == repr(network_module(arch, load_tableau(name)))
@@ -352,6 +363,22 @@ def test_which_module_a_network_trains_with_and_the_width_cap():
         Architecture(width=1025, layers=2)
     with pytest.raises(Exception, match="at most 16"):
         Architecture(width=17, layers=2, dynamics="problem", problem={"states": []})
+
+
+def test_the_stated_reach_of_the_entry_by_entry_derivation():
+    """SCALAR_REACH, quoted by the errors, is what scalar_derivable finds: each width it
+    names is derivable and the next one is not (hamiltonian: up to the width cap)."""
+    reach = {dynamics: int(width)
+             for width, dynamics in re.findall(r"(\d+) for (\w+)", SCALAR_REACH)}
+    assert set(reach) == {"tanh", "antisymmetric", "symmetric", "hamiltonian"}
+    for dynamics, width in reach.items():
+        step = 2 if dynamics == "hamiltonian" else 1
+        assert scalar_derivable(Architecture(width=width, layers=1, dynamics=dynamics))
+        if width + step <= MAX_SCALAR_WIDTH:
+            assert not scalar_derivable(Architecture(width=width + step, layers=1,
+                                                     dynamics=dynamics))
+    assert reach["hamiltonian"] == MAX_SCALAR_WIDTH
+    assert not scalar_derivable(Architecture(width=MAX_SCALAR_WIDTH + 1, layers=1))
 
 
 @pytest.mark.parametrize("text", [

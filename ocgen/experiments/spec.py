@@ -84,10 +84,12 @@ class Spec:
 
 # -- the options ------------------------------------------------------------------------------
 
-def _integer(minimum: int) -> Callable[[Any], Any]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], Any]:
     def check(value):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
             raise ValueError(f"expected a whole number ≥ {minimum}, found {value!r}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"at most {maximum}, found {value!r}")
         return int(value)
     return check
 
@@ -131,7 +133,8 @@ def option_checks() -> dict[str, Callable[[Any], Any]]:
                               OPTIMIZERS, PRECISIONS)
     positive, count = _integer(1), _integer(0)
     return {
-        "dataset": _text, "tableau": _text, "layers": positive, "width": positive,
+        "dataset": _text, "tableau": _text, "layers": _integer(1, limits.MAX_LAYERS),
+        "width": positive,
         "train_size": positive, "validation_size": count, "noise": _real(0, False),
         "seed": count, "optimizer": _choice(OPTIMIZERS), "iterations": positive,
         "batch_size": positive, "learning_rate": _real(0, True), "tolerance": _real(0, True),

@@ -26,7 +26,7 @@ from ..tableau import ButcherTableau, load_tableau
 from ..text import docstring_text, python_string
 from .matrix import (POINTS, Assign, NetworkDerivation, array, arrays_of, derive_network,
                      entry, natural, prune, reads, supports)
-from .model import MAX_SCALAR_WIDTH, Architecture, network_problem
+from .model import Architecture, network_problem, scalar_derivable
 
 
 class _Printer(_NumPyPrinter):
@@ -526,11 +526,11 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None):
     """The generated module a network trains with.
 
     By default (``matrix`` None) the matrix-level module for the tanh, symmetric and
-    antisymmetric dynamics with a tableau, except that an implicit tableau up to width
-    MAX_SCALAR_WIDTH keeps the scalar derivation's module, whose Newton solves converge where
-    the matrix module's fixed-point iteration may not (large h‖K‖). A pair (hamiltonian
-    dynamics) or a problem file's network has the scalar module. ``matrix`` True or False asks
-    for one of them.
+    antisymmetric dynamics with a tableau, except that an implicit tableau keeps the scalar
+    derivation's module where that derivation takes the network (:func:`scalar_derivable`):
+    its Newton solves converge where the matrix module's fixed-point iteration may not (large
+    h‖K‖). A pair (hamiltonian dynamics) or a problem file's network has the scalar module.
+    ``matrix`` True or False asks for one of them.
     """
     from ..cache import import_source
     from ..pair import load_method
@@ -538,7 +538,7 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None):
     tableau = load_method(tableau)
     if matrix is None:
         matrix = (supports(arch) and isinstance(tableau, ButcherTableau)
-                  and (tableau.is_explicit or arch.width > MAX_SCALAR_WIDTH))
+                  and (tableau.is_explicit or not scalar_derivable(arch)))
     if not matrix:
         return generated_module(tableau, network_problem(arch), arch.controls)[0]
     with warnings.catch_warnings():

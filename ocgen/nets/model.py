@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,8 @@ import sympy as sp
 
 from ..errors import InputError, OcgenError
 from ..files import read_data_file, write_text_atomic
-from ..limits import MAX_DATA_FILE_BYTES
+from ..limits import (MAX_DATA_FILE_BYTES, MAX_DERIVATIVE_NODES, MAX_LAYERS,
+                      MAX_NETWORK_PARAMETERS)
 from ..pair import PartitionedTableau
 from ..problem import OptimalControlProblem, problem_from_dict
 from ..tableau import ButcherTableau
@@ -44,6 +45,12 @@ MATRIX_DYNAMICS = ("tanh", "symmetric", "antisymmetric")
 MAX_MATRIX_WIDTH; the others are derived entry by entry, up to width 16."""
 MAX_MATRIX_WIDTH = 1024
 MAX_SCALAR_WIDTH = 16
+
+
+def _real(value) -> bool:
+    """A finite real number (not a bool, string or None)."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and bool(np.isfinite(value)))
 
 
 def logistic(x):
@@ -86,6 +93,7 @@ class Architecture:
         for option, value in (("width", self.width), ("layers", self.layers)):
             need(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                  and value >= 1, option, f"must be a positive integer, found {value!r}")
+        need(self.layers <= MAX_LAYERS, "layers", f"at most {MAX_LAYERS}, found {self.layers}")
         if self.problem is None and self.dynamics in MATRIX_DYNAMICS:
             need(self.width <= MAX_MATRIX_WIDTH, "width",
                  f"at most {MAX_MATRIX_WIDTH}, found {self.width}")
@@ -108,12 +116,15 @@ class Architecture:
                                      ("controls", self.controls, CONTROL_MODES)):
             need(value in names, option, f"unknown {option} {value!r} (choose from "
                                          f"{', '.join(names)})")
-        need(np.isfinite(self.horizon) and self.horizon > 0, "horizon",
-             f"must be a positive number, found {self.horizon}")
+        need(_real(self.horizon) and self.horizon > 0, "horizon",
+             f"must be a positive number, found {self.horizon!r}")
         for option in ("tikhonov", "smoothness", "gamma"):
             value = getattr(self, option)
-            need(np.isfinite(value) and value >= 0, option,
-                 f"must be a number ≥ 0, found {value}")
+            need(_real(value) and value >= 0, option, f"must be a number ≥ 0, found {value!r}")
+        parameters = self.layers * (self.kernel**2 + self.width)
+        need(parameters <= MAX_NETWORK_PARAMETERS, "layers",
+             f"{self.layers} layers of width {self.width} have {parameters} parameters, more "
+             f"than the limit of {MAX_NETWORK_PARAMETERS}")
 
     @property
     def kernel(self) -> int:
@@ -175,16 +186,48 @@ def network_problem(arch: Architecture) -> OptimalControlProblem:
     members = [(weight, (0.0, 0.0)), (c, (0.0, 0.0))]
     if alpha:
         members.append((share, (0.0, 0.0)))
-    return OptimalControlProblem(
-        name=f"network_{arch.dynamics}_{arch.activation}_{arch.loss}_d{d}"
-             + ("_net" if arch.depth == "net" else ""),
-        time=sp.Symbol("t", **real), states=tuple(y), controls=controls, dynamics=tuple(f),
-        running_cost=running, terminal_cost=weight * loss, t0=0.0, T=arch.total_time,
-        initial_states=((0.0,) * d, (0.0,) * d), member_parameters=tuple(members),
-        free_parameters=(*((w, 0.0) for w in W), (mu, 0.0)),
-        partition=(0,) * k + (1,) * k if arch.dynamics == "hamiltonian" else (),
-        description=f"ODE network y' = f(y, K, beta) ({arch.dynamics}, {arch.activation}) "
-                    f"of width {d}, output eta(W'y(T) + mu), {arch.loss} loss")
+    try:
+        return OptimalControlProblem(
+            name=f"network_{arch.dynamics}_{arch.activation}_{arch.loss}_d{d}"
+                 + ("_net" if arch.depth == "net" else ""),
+            time=sp.Symbol("t", **real), states=tuple(y), controls=controls,
+            dynamics=tuple(f), running_cost=running, terminal_cost=weight * loss, t0=0.0,
+            T=arch.total_time, initial_states=((0.0,) * d, (0.0,) * d),
+            member_parameters=tuple(members), free_parameters=(*((w, 0.0) for w in W),
+                                                               (mu, 0.0)),
+            partition=(0,) * k + (1,) * k if arch.dynamics == "hamiltonian" else (),
+            description=f"ODE network y' = f(y, K, beta) ({arch.dynamics}, "
+                        f"{arch.activation}) of width {d}, output eta(W'y(T) + mu), "
+                        f"{arch.loss} loss")
+    except InputError:  # the derivatives' size: the one limit a built-in network can meet
+        raise InputError(f"{d} is too wide for the entry-by-entry derivation of "
+                         f"{arch.dynamics} dynamics with the {arch.activation} activation "
+                         f"(its first derivatives have more than {MAX_DERIVATIVE_NODES} nodes, "
+                         "the limit); the matrix-level derivation takes the tanh, symmetric "
+                         "and antisymmetric dynamics at any width", key="width") from None
+
+
+SCALAR_REACH = ("with the tanh activation, the entry-by-entry derivation takes widths up to "
+                "12 for tanh dynamics, 9 for antisymmetric, 6 for symmetric and 16 for "
+                "hamiltonian")
+"""What :func:`scalar_derivable` finds for the resnet with the squares loss (the other
+activations, losses and regularisers reach a little less or more)."""
+
+
+@cache
+def scalar_derivable(arch: Architecture) -> bool:
+    """Whether the entry-by-entry derivation takes a network of the built-in dynamics: width
+    at most MAX_SCALAR_WIDTH and first derivatives within MAX_DERIVATIVE_NODES (SCALAR_REACH).
+    A problem file's network is always derived entry by entry; the file's own limits apply."""
+    if arch.problem is not None:
+        return True
+    if arch.width > MAX_SCALAR_WIDTH:
+        return False
+    try:
+        network_problem(arch)
+    except InputError:
+        return False
+    return True
 
 
 def file_network(table: dict, source: str = "problem") -> OptimalControlProblem:
@@ -381,19 +424,35 @@ def load_network(path) -> Network:
     W = _array(data["W"], (d,), source, "W")
     mu = float(_array(data["mu"], (), source, "mu"))
     steps = _array(data["time_steps"], (L,), source, "time_steps")
+    _check_steps(steps, arch, source)
     if not isinstance(data.get("data", {}), dict):
         raise fail("data", "expected a table describing the data set")
     return Network(arch, tableau, theta, W, mu, steps, data.get("data", {}))
 
 
 def _array(value, shape, source, key) -> np.ndarray:
-    try:
-        array = np.array(value, dtype=float)
-    except (TypeError, ValueError):
+    entries = np.array(value, dtype=object).ravel()
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entries):
         raise InputError(f"expected numbers in an array of shape {shape}", source=source,
-                         key=key) from None
+                         key=key)
+    array = np.array(value, dtype=float)
     if array.shape != shape:
         raise InputError(f"expected shape {shape}, found {array.shape}", source=source, key=key)
     if not np.all(np.isfinite(array)):
         raise InputError("values must be finite", source=source, key=key)
     return array
+
+
+def _check_steps(steps, arch: Architecture, source) -> None:
+    """h_n ≥ 0; the architecture's own steps for resnet and net (T/L, 1); Σ h = T (to 1e-9
+    relative) for odenet-simplex."""
+    fixed = {"resnet": arch.horizon / arch.layers, "net": 1.0}.get(arch.depth)
+    if fixed is not None and not np.allclose(steps, fixed, rtol=1e-12, atol=0):
+        raise InputError(f"a {arch.depth} has the steps {fixed:g} (T/L), found "
+                         f"{steps.min():g} … {steps.max():g}", source=source, key="time_steps")
+    if np.any(steps < 0):
+        raise InputError(f"steps must be ≥ 0, found {steps.min():g}", source=source,
+                         key="time_steps")
+    if arch.depth == "odenet-simplex" and abs(steps.sum() - arch.horizon) > 1e-9 * arch.horizon:
+        raise InputError(f"odenet-simplex steps sum to the horizon {arch.horizon:g}, found "
+                         f"{steps.sum():g}", source=source, key="time_steps")

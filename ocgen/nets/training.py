@@ -22,7 +22,8 @@ from ..pair import load_method
 from ..solve import NUMERIC_ERRORS
 from .datasets import Dataset
 from .matrix_code import control_dim, network_module
-from .model import MAX_SCALAR_WIDTH, Architecture, Network, output, padded
+from .model import (SCALAR_REACH, Architecture, Network, output, padded,
+                    scalar_derivable)
 from .names import OPTIMIZERS, PRECISIONS
 from .optimizers import adam, gradient_descent, projected_gradient_norm
 from .simplex import project_to_simplex
@@ -60,9 +61,10 @@ class Objective:
             raise InputError(f"unknown precision {precision!r} (choose from "
                              f"{', '.join(PRECISIONS)})", key="precision")
         if precision != "float64" and not hasattr(self.module, "NETWORK"):
-            raise InputError(f"{precision} needs the matrix-level module (tanh, symmetric or "
-                             "antisymmetric dynamics, an explicit tableau or a width above "
-                             f"{MAX_SCALAR_WIDTH}); this network has the scalar derivation's",
+            raise InputError(f"{precision} needs the matrix-level module: tanh, symmetric or "
+                             "antisymmetric dynamics with an explicit tableau, or an implicit "
+                             "one beyond the entry-by-entry derivation's reach "
+                             f"({SCALAR_REACH}); this network has the scalar derivation's",
                              key="precision")
         if reversible and not getattr(self.module, "REVERSIBLE", False):
             raise InputError(f"{tableau.name} on {arch.dynamics} dynamics has no explicit "
@@ -137,7 +139,7 @@ class Objective:
         points go in one part), so asking again costs nothing and a gradient after a value
         costs one costate sweep."""
         last = self._last
-        fresh = (last is None or last["members"] is not members
+        fresh = (last is None or not _same_members(last["members"], members)
                  or not np.array_equal(last["x"], x))
         if fresh or (gradient and last["gradient"] is None):
             self._last = last = self._evaluate(x, members, gradient,
@@ -149,6 +151,8 @@ class Objective:
         points, in parts of at most ``part_size`` points (loss weight and Tikhonov share those
         of the whole batch, so that the parts' J and ∇J add up to the batch's)."""
         chosen = np.arange(self.labels.size) if members is None else np.asarray(members)
+        if chosen.size == 0:
+            raise InputError("a batch needs at least one point", key="members")
         count = -(-chosen.size // self.part_size)
         if members is None and count == 1:
             return [(self.y0, self.params)]
@@ -182,7 +186,8 @@ class Objective:
             kept.append(trajectory if len(parts) == 1 else None)
         if gradient and self.arch.smoothness:
             total += self.join(d_theta, np.zeros(self.arch.width + 1), d_h)
-        return {"x": x.copy(), "members": members, "trajectories": kept, "value": value,
+        return {"x": x.copy(), "members": None if members is None else np.array(members),
+                "trajectories": kept, "value": value,
                 "gradient": total, "terminal_cost": terminal,
                 "y_end": np.concatenate(ends, axis=-1)}
 
@@ -208,6 +213,13 @@ class Objective:
         self._sweeps(x, None, gradient=False)
         free = self.split(x)[1]
         return output(free[:-1] @ self._last["y_end"] + free[-1]), self._last["terminal_cost"]
+
+
+def _same_members(kept, members) -> bool:
+    """Whether ``members`` is the batch kept (its copy): all points, or the same points."""
+    if kept is None or members is None:
+        return kept is None and members is None
+    return np.array_equal(kept, members)
 
 
 def _final_state(trajectory) -> np.ndarray:
@@ -276,7 +288,7 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
     (:class:`Objective`). ``precision``: "float32" runs the sweeps in single precision.
     """
     tableau = load_method(tableau)
-    _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tableau)
+    _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tolerance)
     start = time.perf_counter()
     objective = Objective(arch, tableau, dataset.points, dataset.labels, reversible=reversible,
                           precision=precision)
@@ -335,8 +347,8 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
               "validation": validation.description if validation is not None else None,
               "train_size": dataset.size,
               "validation_size": validation.size if validation is not None else 0}
-    if optimizer == "adam":
-        config.update(batch_size=batch_size, learning_rate=learning_rate)
+    if optimizer == "adam":  # the batches are at most the training set
+        config.update(batch_size=min(batch_size, dataset.size), learning_rate=learning_rate)
     return TrainingResult(network, dataset, validation, config, history, final,
                           outcome.iterations,
                           outcome.converged, outcome.message, timings, outcome.extra)
@@ -395,17 +407,22 @@ def _lbfgs(objective, x0, iterations, tolerance, callback):
     return Outcome(x, int(result.nit), converged, f"L-BFGS-B: {result.message}")
 
 
-def _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tableau):
+def _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate,
+                   tolerance):
     if optimizer not in OPTIMIZERS:
         raise InputError(f"unknown optimizer {optimizer!r} (choose from "
                          f"{', '.join(OPTIMIZERS)})", key="optimizer")
+    if optimizer == "ipopt" and not scalar_derivable(arch):
+        raise InputError(f"IPOPT's NLP comes from the entry-by-entry derivation, which does not "
+                         f"take {arch.dynamics} dynamics at width {arch.width} ({SCALAR_REACH})"
+                         "; use a smaller width or another optimizer", key="optimizer")
     for key, value in (("iterations", iterations), ("batch_size", batch_size)):
         if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                 and value >= 1):
             raise InputError(f"must be a positive integer, found {value!r}", key=key)
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise InputError(f"must be a positive number, found {learning_rate}",
-                         key="learning_rate")
+    for key, value in (("learning_rate", learning_rate), ("tolerance", tolerance)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"must be a positive number, found {value}", key=key)
     if dataset.labels is None:
         raise InputError("training needs labels", source=dataset.name)
     if dataset.dimension > arch.width:
