@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ocgen.errors import InputError
+from ocgen.errors import InputError, OcgenError
 from ocgen.nets import load_network, train
 from ocgen.nets.datasets import Dataset, generate
 from ocgen.nets.model import Architecture, Network, output, pack_controls, unpack_controls
@@ -360,3 +360,16 @@ def test_a_batch_is_known_by_its_points_not_by_its_array():
     with pytest.raises(InputError, match="at least one point") as info:
         objective.value(x, np.array([], dtype=int))
     assert info.value.key == "members"
+
+
+def test_an_implicit_tableau_beyond_the_scalar_reach_trains_at_matrix_level():
+    """Symmetric dynamics at width 8 are beyond the entry-by-entry derivation: Gauss-2 gets
+    the matrix module, whose fixed-point stage solve needs a small h‖K‖: two
+    layers fail with a message saying so, sixteen train."""
+    options = dict(dynamics="symmetric", width=8, iterations=2, train_size=20,
+                   validation_size=0)
+    with pytest.raises(OcgenError, match=r"fixed-point iteration .* did not converge.*"
+                                         r"more layers for the same horizon"):
+        train("moons", "gauss2", layers=2, **options)
+    result = train("moons", "gauss2", layers=16, **options)
+    assert hasattr(result.network.module, "NETWORK") and np.isfinite(result.final["objective"])

@@ -327,8 +327,9 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
                        batch_size, learning_rate)
     except NUMERIC_ERRORS as err:
         raise OcgenError(f"training failed: the network's sweeps overflowed or failed "
-                         f"({type(err).__name__}: {err}); try fewer layers, a smaller "
-                         "horizon or another optimiser") from None
+                         f"({type(err).__name__}: {err}); a smaller step h ‖K‖ may help "
+                         "(more layers for the same horizon, or a smaller horizon), or "
+                         "another optimiser") from None
     timings["train"] = time.perf_counter() - start
     x = outcome.x
     if history[-1]["iteration"] != outcome.iterations:
