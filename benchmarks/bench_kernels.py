@@ -1,5 +1,5 @@
 """The kernels of an ODE network's loss + gradient (MATH.md 6), NumPy against XLA (JAX's jit) on
-the CPU, one thread each, float64, side by side in one process: why ocgen's generated module is
+the CPU, one core for both, float64, side by side in one process: why ocgen's generated module is
 where it is against JAX at a large width d (bench_network.py times the whole network; at small d
 each jitted call here is mostly XLA's dispatch overhead, which a whole jitted network pays once).
 
@@ -71,8 +71,9 @@ def main():
     args = parser.parse_args()
 
     import threadpoolctl
+    from bench_network import numpy_blas, pin_to_cores
+    core, = pin_to_cores(1)  # XLA's flags alone leave it a second thread
     limits = threadpoolctl.threadpool_limits(1, user_api="blas")  # noqa: F841 (kept)
-    from bench_network import numpy_blas
     blas = numpy_blas()
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_"
                                "eigen=false intra_op_parallelism_threads=1").strip()
@@ -83,7 +84,7 @@ def main():
 
     print(f"numpy {np.__version__}: {blas['internal_api']} {blas['version']}, kernel "
           f"{blas.get('architecture')}, 1 thread; jax {jax.__version__}: XLA on the CPU, "
-          "1 thread; float64")
+          f"1 thread; float64; the process runs on core {core}")
     print("environment: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in
                                       ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")))
     rows = kernels(args.width, args.points, points_per_sweep(args.width),

@@ -217,6 +217,17 @@ def bench_tableau(name, label, arch, data, repeat):
             "setup": setup, "compile": compile_vg}
 
 
+def pin_to_cores(count):
+    """Run the whole process (every thread of every contender) on ``count`` of the cores it
+    may use; returns them. XLA's CPU runtime keeps a second worker thread busy whatever its
+    flags say (1.9 cores of CPU time per second of wall time measured with jax 0.10), so
+    limiting each library's threads alone does not make a one-thread comparison."""
+    cores = sorted(os.sched_getaffinity(0))[:count]
+    for thread in os.listdir("/proc/self/task"):  # the threads so far (numpy's BLAS pool)
+        os.sched_setaffinity(int(thread), cores)  # and, inherited, every later one
+    return cores
+
+
 def numpy_blas():
     """numpy's BLAS as threadpoolctl sees it (library, version, kernel, threads)."""
     import threadpoolctl
@@ -235,8 +246,9 @@ def main():
     parser.add_argument("--layers", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1,
-                        help="threads for numpy's BLAS, torch and XLA alike (default 1: the "
-                             "generated sweeps run on one thread)")
+                        help="cores for the whole process, and threads for numpy's BLAS, torch "
+                             "and XLA alike (default 1: the generated sweeps run on one "
+                             "thread)")
     parser.add_argument("--precision", choices=tuple(TOLERANCES), default="float64",
                         help="of every contender (ocgen: Objective(precision=...))")
     parser.add_argument("--plot", metavar="FILE.png",
@@ -248,6 +260,7 @@ def main():
 
     import threadpoolctl
     threads = args.threads
+    cores = pin_to_cores(threads)  # before any library starts its threads
     limits = threadpoolctl.threadpool_limits(threads, user_api="blas")  # noqa: F841 (kept)
     blas = numpy_blas()  # before torch brings its own thread pools
     if threads == 1:  # before jax is imported
@@ -269,6 +282,7 @@ def main():
     print(f"jax {jax.__version__}: {jax.devices()[0].platform}, {PRECISION}, "
           + ("1 thread (XLA_FLAGS)" if threads == 1 else
              f"XLA's default thread pool ({os.cpu_count()} cores)"))
+    print(f"the process runs on core{'s' * (len(cores) > 1)} {', '.join(map(str, cores))}")
 
     from ocgen.nets.datasets import training_and_validation
     from ocgen.nets.model import Architecture

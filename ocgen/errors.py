@@ -31,6 +31,10 @@ class InputError(OcgenError):
         return InputError(self.detail, source=self.source or source, key=self.key or key)
 
 
+class DerivativeSizeError(InputError):
+    """The first derivatives of a problem exceed MAX_DERIVATIVE_NODES (:mod:`ocgen.limits`)."""
+
+
 class SolveError(OcgenError):
     """A solve that stopped without a usable answer: the state overflowed, the implicit stage
     equations were singular, or the optimiser failed. The command line reports it like a solve

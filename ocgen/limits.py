@@ -27,7 +27,7 @@ MAX_DERIVATIVE_NODES       20 000      nodes of all first derivatives of f, L an
 MAX_FIELD_DEGREE           32          degree bound of the number field of a tableau's exact
                                        entries, for exact order verdicts
 MAX_LAYERS                 100 000     layers of a network
-MAX_NETWORK_PARAMETERS     50 000 000  parameters of a network, L·(k² + d) (400 MB a vector;
+MAX_NETWORK_PARAMETERS     50 000 000  parameters of a network, L·G·(k² + d) (400 MB a vector;
                                        L-BFGS keeps about 20 vectors)
 MEMORY_FRACTION            1/2         of physical memory, for the arrays of a solve
 MEMORY_FALLBACK            8 GiB       that memory limit where physical memory is unknown
@@ -60,7 +60,10 @@ MAX_FIELD_DEGREE = 32
 """Five square roots (degree 32) take 2 s to bring into one field; six (64) over 5 minutes,
 as do cos(π/23) with cos(π/19) (bound 11·9 = 99)."""
 MAX_LAYERS = 100_000
+"""The sweeps loop over the layers in Python; the built-in experiments use 20."""
 MAX_NETWORK_PARAMETERS = 50_000_000
+"""L·G·(k² + d) with G control groups (S for stage controls): 400 MB a vector of parameters,
+of which L-BFGS keeps about 20."""
 MEMORY_FRACTION = 0.5
 MEMORY_FALLBACK = 8 << 30
 """The memory limit where the physical memory cannot be read."""

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .errors import InputError
+from .errors import DerivativeSizeError, InputError
 from .expr import PROBLEM_FUNCTIONS, parse_expression
 from .files import read_data_file, tomllib
 from .library import data_texts
@@ -216,9 +216,10 @@ def _check_differentiable(problem: OptimalControlProblem) -> None:
             dv = sp.diff(expr, v)
             budget -= node_count(dv, budget) if dv != 0 else 0
             if budget < 0:
-                raise InputError(f"the first derivatives of dynamics and costs have more than "
-                                 f"{MAX_DERIVATIVE_NODES} nodes (the limit); simplify the "
-                                 "expressions", source=problem.source, key=key)
+                raise DerivativeSizeError(
+                    f"the first derivatives of dynamics and costs have more than "
+                    f"{MAX_DERIVATIVE_NODES} nodes (the limit); simplify the expressions",
+                    source=problem.source, key=key)
             if dv.has(sp.Derivative, sp.Subs, sp.Piecewise, sp.sign, sp.Abs, sp.DiracDelta):
                 raise InputError(f"is not differentiable with respect to {v} in closed form",
                                  source=problem.source, key=key)

@@ -213,7 +213,12 @@ def test_model_file_round_trip(tmp_path):
     (lambda d: d.update(horizon="1"), "horizon: must be a positive number, found '1'"),
     (lambda d: d.update(tikhonov="0"), "tikhonov: must be a number ≥ 0"),
     (lambda d: d.update(gamma=None), "gamma: must be a number ≥ 0, found None"),
-    (lambda d: d.update(layers=10**10), "layers: at most 100000"),
+    (lambda d: d.update(layers=10**10), "layers: 10000000000 layers, more than the limit of "
+                                        "100000"),
+    (lambda d: d.update(mu=10**400), "mu: values must be finite"),
+    (lambda d: d.update(W=[1.0, [2.0]]), "W: expected numbers"),
+    (lambda d: d.update(depth="net", time_steps=[0.5, 0.5]), r"time_steps: a net has the "
+                                                            r"steps 1 \(1\)"),
     (lambda d: d["K"][0][0].__setitem__(1, True), "K: expected numbers"),
     (lambda d: d.update(time_steps=[-0.5, 1.5]), "time_steps: a resnet has the steps 0.5"),
     (lambda d: d.update(depth="odenet", time_steps=[-0.5, 1.5]),
@@ -239,6 +244,7 @@ def test_bad_model_files_name_the_key(tmp_path, change, key):
     (dict(dynamics="relu"), "dynamics"), (dict(depth="deep"), "depth"),
     (dict(smoothness=1.0, depth="odenet"), "smoothness"),
     (dict(tolerance=-1.0), "tolerance"), (dict(tolerance=float("nan")), "tolerance"),
+    (dict(tolerance="1e-8"), "tolerance"), (dict(learning_rate=True), "learning_rate"),
     (dict(width=1024, layers=48), "layers"), (dict(layers=100_001), "layers"),
     (dict(optimizer="ipopt", width=13), "optimizer"),
 ])
@@ -356,7 +362,8 @@ def test_a_batch_is_known_by_its_points_not_by_its_array():
     J, g = objective.value_and_gradient(x, members)
     J_fresh, g_fresh = fresh.value_and_gradient(x, np.array([4, 5, 6, 7]))
     assert J == J_fresh and np.array_equal(g, g_fresh)
-    assert objective.value(x, np.array([4, 5, 6, 7])) == J  # the same points: kept
+    kept = objective._last
+    assert objective.value(x, np.array([4, 5, 6, 7])) == J and objective._last is kept
     with pytest.raises(InputError, match="at least one point") as info:
         objective.value(x, np.array([], dtype=int))
     assert info.value.key == "members"
@@ -373,3 +380,16 @@ def test_an_implicit_tableau_beyond_the_scalar_reach_trains_at_matrix_level():
         train("moons", "gauss2", layers=2, **options)
     result = train("moons", "gauss2", layers=16, **options)
     assert hasattr(result.network.module, "NETWORK") and np.isfinite(result.final["objective"])
+
+
+def test_the_parameter_limit_counts_the_stage_groups():
+    """48 layers of width 512 pass the architecture's check (one group: 1.26e7 parameters);
+    with RK4's four stage groups they are 48·4·(512² + 512) = 50 429 952, over the limit."""
+    arch = Architecture(width=512, layers=48, controls="stage")
+    points, labels = small_data(size=4)
+    with pytest.raises(InputError, match="50429952 parameters in 48 layers of 4 control "
+                                         "groups, more than the limit of 50000000") as info:
+        Objective(arch, "rk4", points, labels)
+    assert info.value.key == "layers"
+    assert Objective(Architecture(width=512, layers=48), "rk4", points, labels).n_theta \
+        == 48 * (512**2 + 512)

@@ -24,17 +24,17 @@ loss and regularisation.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 import sympy as sp
 
-from ..errors import InputError, OcgenError
+from ..errors import DerivativeSizeError, InputError, OcgenError
 from ..files import read_data_file, write_text_atomic
 from ..limits import (MAX_DATA_FILE_BYTES, MAX_DERIVATIVE_NODES, MAX_LAYERS,
-                      MAX_NETWORK_PARAMETERS)
+                      MAX_NETWORK_PARAMETERS, check_count)
 from ..pair import PartitionedTableau
 from ..problem import OptimalControlProblem, problem_from_dict
 from ..tableau import ButcherTableau
@@ -47,7 +47,7 @@ MAX_MATRIX_WIDTH = 1024
 MAX_SCALAR_WIDTH = 16
 
 
-def _real(value) -> bool:
+def finite_real(value) -> bool:
     """A finite real number (not a bool, string or None)."""
     return (isinstance(value, (int, float, np.integer, np.floating))
             and not isinstance(value, bool) and bool(np.isfinite(value)))
@@ -93,7 +93,7 @@ class Architecture:
         for option, value in (("width", self.width), ("layers", self.layers)):
             need(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                  and value >= 1, option, f"must be a positive integer, found {value!r}")
-        need(self.layers <= MAX_LAYERS, "layers", f"at most {MAX_LAYERS}, found {self.layers}")
+        check_count(self.layers, MAX_LAYERS, "layers", key="layers")
         if self.problem is None and self.dynamics in MATRIX_DYNAMICS:
             need(self.width <= MAX_MATRIX_WIDTH, "width",
                  f"at most {MAX_MATRIX_WIDTH}, found {self.width}")
@@ -116,15 +116,15 @@ class Architecture:
                                      ("controls", self.controls, CONTROL_MODES)):
             need(value in names, option, f"unknown {option} {value!r} (choose from "
                                          f"{', '.join(names)})")
-        need(_real(self.horizon) and self.horizon > 0, "horizon",
+        need(finite_real(self.horizon) and self.horizon > 0, "horizon",
              f"must be a positive number, found {self.horizon!r}")
         for option in ("tikhonov", "smoothness", "gamma"):
             value = getattr(self, option)
-            need(_real(value) and value >= 0, option, f"must be a number ≥ 0, found {value!r}")
-        parameters = self.layers * (self.kernel**2 + self.width)
-        need(parameters <= MAX_NETWORK_PARAMETERS, "layers",
-             f"{self.layers} layers of width {self.width} have {parameters} parameters, more "
-             f"than the limit of {MAX_NETWORK_PARAMETERS}")
+            need(finite_real(value) and value >= 0, option,
+                 f"must be a number ≥ 0, found {value!r}")
+        # one control group per layer here; Objective counts the stage groups too
+        check_count(self.layers * (self.kernel**2 + self.width), MAX_NETWORK_PARAMETERS,
+                    f"parameters in {self.layers} layers of width {self.width}", key="layers")
 
     @property
     def kernel(self) -> int:
@@ -199,12 +199,13 @@ def network_problem(arch: Architecture) -> OptimalControlProblem:
             description=f"ODE network y' = f(y, K, beta) ({arch.dynamics}, "
                         f"{arch.activation}) of width {d}, output eta(W'y(T) + mu), "
                         f"{arch.loss} loss")
-    except InputError:  # the derivatives' size: the one limit a built-in network can meet
+    except DerivativeSizeError as err:
+        hint = ("; the matrix-level derivation takes these dynamics at any width"
+                if arch.dynamics in MATRIX_DYNAMICS else "")
         raise InputError(f"{d} is too wide for the entry-by-entry derivation of "
                          f"{arch.dynamics} dynamics with the {arch.activation} activation "
                          f"(its first derivatives have more than {MAX_DERIVATIVE_NODES} nodes, "
-                         "the limit); the matrix-level derivation takes the tanh, symmetric "
-                         "and antisymmetric dynamics at any width", key="width") from None
+                         f"the limit){hint}", key="width") from err
 
 
 SCALAR_REACH = ("with the tanh activation, the entry-by-entry derivation takes widths up to "
@@ -214,7 +215,6 @@ SCALAR_REACH = ("with the tanh activation, the entry-by-entry derivation takes w
 activations, losses and regularisers reach a little less or more)."""
 
 
-@cache
 def scalar_derivable(arch: Architecture) -> bool:
     """Whether the entry-by-entry derivation takes a network of the built-in dynamics: width
     at most MAX_SCALAR_WIDTH and first derivatives within MAX_DERIVATIVE_NODES (SCALAR_REACH).
@@ -223,6 +223,15 @@ def scalar_derivable(arch: Architecture) -> bool:
         return True
     if arch.width > MAX_SCALAR_WIDTH:
         return False
+    # the derivatives' size depends on the layer, loss and regulariser, not on L, T, the
+    # learned steps or the controls' grouping
+    return _derivable(replace(arch, layers=1, horizon=1.0, mean_loss=False, smoothness=0.0,
+                              depth="net" if arch.depth == "net" else "resnet",
+                              controls="step"))
+
+
+@cache
+def _derivable(arch: Architecture) -> bool:
     try:
         network_problem(arch)
     except InputError:
@@ -435,7 +444,10 @@ def _array(value, shape, source, key) -> np.ndarray:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entries):
         raise InputError(f"expected numbers in an array of shape {shape}", source=source,
                          key=key)
-    array = np.array(value, dtype=float)
+    try:
+        array = np.array(value, dtype=float)
+    except OverflowError:  # an integer beyond float64's range
+        raise InputError("values must be finite", source=source, key=key) from None
     if array.shape != shape:
         raise InputError(f"expected shape {shape}, found {array.shape}", source=source, key=key)
     if not np.all(np.isfinite(array)):
@@ -446,9 +458,9 @@ def _array(value, shape, source, key) -> np.ndarray:
 def _check_steps(steps, arch: Architecture, source) -> None:
     """h_n ≥ 0; the architecture's own steps for resnet and net (T/L, 1); Σ h = T (to 1e-9
     relative) for odenet-simplex."""
-    fixed = {"resnet": arch.horizon / arch.layers, "net": 1.0}.get(arch.depth)
-    if fixed is not None and not np.allclose(steps, fixed, rtol=1e-12, atol=0):
-        raise InputError(f"a {arch.depth} has the steps {fixed:g} (T/L), found "
+    fixed = {"resnet": (arch.horizon / arch.layers, "T/L"), "net": (1.0, "1")}.get(arch.depth)
+    if fixed is not None and not np.allclose(steps, fixed[0], rtol=1e-12, atol=0):
+        raise InputError(f"a {arch.depth} has the steps {fixed[0]:g} ({fixed[1]}), found "
                          f"{steps.min():g} … {steps.max():g}", source=source, key="time_steps")
     if np.any(steps < 0):
         raise InputError(f"steps must be ≥ 0, found {steps.min():g}", source=source,

@@ -18,11 +18,12 @@ from scipy.optimize import minimize
 
 from ..derive import Method
 from ..errors import InputError, OcgenError
+from ..limits import MAX_NETWORK_PARAMETERS, check_count
 from ..pair import load_method
 from ..solve import NUMERIC_ERRORS
 from .datasets import Dataset
 from .matrix_code import control_dim, network_module
-from .model import (SCALAR_REACH, Architecture, Network, output, padded,
+from .model import (SCALAR_REACH, Architecture, Network, finite_real, output, padded,
                     scalar_derivable)
 from .names import OPTIMIZERS, PRECISIONS
 from .optimizers import adam, gradient_descent, projected_gradient_norm
@@ -74,6 +75,8 @@ class Objective:
         self.groups = self.module.N_GROUPS
         self.theta_shape = (L, self.groups, control_dim(self.module, d))
         self.n_theta = int(np.prod(self.theta_shape))
+        check_count(self.n_theta, MAX_NETWORK_PARAMETERS, f"parameters in {L} layers of "
+                    f"{self.groups} control group{'s' * (self.groups > 1)}", key="layers")
         self.fixed_h = None if arch.learns_steps else (
             np.ones(L) if arch.depth == "net" else np.full(L, arch.horizon / L)) \
             if h is None else np.asarray(h, dtype=float)
@@ -326,10 +329,11 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
         outcome = _run(optimizer, objective, x0, iterations, tolerance, callback, seed,
                        batch_size, learning_rate)
     except NUMERIC_ERRORS as err:
+        advice = ("the plain Net's steps are 1: a resnet (steps T/L) may help"
+                  if arch.depth == "net" else "a smaller step h‖K‖ may help (more layers "
+                  "for the same horizon, or a smaller horizon), or another optimiser")
         raise OcgenError(f"training failed: the network's sweeps overflowed or failed "
-                         f"({type(err).__name__}: {err}); a smaller step h ‖K‖ may help "
-                         "(more layers for the same horizon, or a smaller horizon), or "
-                         "another optimiser") from None
+                         f"({type(err).__name__}: {err}); {advice}") from None
     timings["train"] = time.perf_counter() - start
     x = outcome.x
     if history[-1]["iteration"] != outcome.iterations:
@@ -413,17 +417,13 @@ def _check_options(dataset, arch, optimizer, iterations, batch_size, learning_ra
     if optimizer not in OPTIMIZERS:
         raise InputError(f"unknown optimizer {optimizer!r} (choose from "
                          f"{', '.join(OPTIMIZERS)})", key="optimizer")
-    if optimizer == "ipopt" and not scalar_derivable(arch):
-        raise InputError(f"IPOPT's NLP comes from the entry-by-entry derivation, which does not "
-                         f"take {arch.dynamics} dynamics at width {arch.width} ({SCALAR_REACH})"
-                         "; use a smaller width or another optimizer", key="optimizer")
     for key, value in (("iterations", iterations), ("batch_size", batch_size)):
         if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                 and value >= 1):
             raise InputError(f"must be a positive integer, found {value!r}", key=key)
     for key, value in (("learning_rate", learning_rate), ("tolerance", tolerance)):
-        if not (np.isfinite(value) and value > 0):
-            raise InputError(f"must be a positive number, found {value}", key=key)
+        if not (finite_real(value) and value > 0):
+            raise InputError(f"must be a positive number, found {value!r}", key=key)
     if dataset.labels is None:
         raise InputError("training needs labels", source=dataset.name)
     if dataset.dimension > arch.width:
@@ -436,3 +436,8 @@ def _check_options(dataset, arch, optimizer, iterations, batch_size, learning_ra
     if arch.smoothness and arch.learns_steps:
         raise InputError("the smoothness term divides by h_n, which learned steps may drive "
                          "to 0; use it with net or resnet", key="smoothness")
+    if optimizer == "ipopt" and not scalar_derivable(arch):  # last: it builds the problem
+        raise InputError(f"IPOPT's NLP comes from the entry-by-entry derivation, which does not "
+                         f"take {arch.dynamics} dynamics with the {arch.activation} activation "
+                         f"at width {arch.width} ({SCALAR_REACH}); use a smaller width or "
+                         "another optimiser", key="optimizer")
