@@ -8,10 +8,11 @@ output η(Wᵀy(T) + μ) with the logistic η, loss ½ Σ_k (η_k − c_k)². Ev
 flat x = (θ, W, μ) (θ_n = K_n row-major, then β_n) to (J, ∇J), taking and returning NumPy
 arrays as an optimiser would; ocgen is the training objective (one forward and one costate
 sweep of the generated module). J must agree to 1e-12 and ∇J to 1e-10 (relative; 1e-5 and
-1e-4 in float32) before
-anything is timed. Times are the best of several interleaved repetitions; the forward pass
-alone is timed too, to express the gradient's cost in forward passes. JAX's first call (trace
-+ compile) and ocgen's derivation + code generation (fresh module cache) are reported apart.
+1e-4 in float32) before anything is timed. The whole process runs on --threads cores (default
+one), each library limited to as many threads. Times are the best of several interleaved
+repetitions; the forward pass alone is timed too, to express the gradient's cost in forward
+passes. JAX's first call (trace + compile) and ocgen's derivation + code generation (fresh
+module cache) are reported apart.
 
 ocgen's module is the matrix-level one (ocgen.nets.matrix): matrix products over all points at
 once, the same text for every width; its derive + generate time is measured from cleared caches
