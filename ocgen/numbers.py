@@ -8,11 +8,14 @@
   ``Float("…")``, and what a double holds). A tableau whose longest rounded entries have d
   digits (shorter ones, such as 0.5, are taken as exact to as many digits) is judged with the
   tolerance τ = 10^(2−d): twenty times the rounding error ½·10^(1−d) of one entry.
+
+Options given as numbers (a network's horizon, a tolerance) are checked by :func:`finite_real`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import sympy as sp
 from mpmath.libmp import to_str
@@ -24,6 +27,16 @@ LONG_EXACT = 24
 """Exact values longer than this many characters are shown as 16-digit decimals in text."""
 
 _x = sp.Dummy("x")
+
+
+def finite_real(value) -> bool:
+    """A finite real number: not a bool, string or None, and within float64's range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float64
+        return False
 
 
 def as_number(value) -> sp.Expr:

@@ -33,6 +33,7 @@ from .. import limits
 from ..errors import InputError
 from ..files import read_bytes, read_data_file, tomllib
 from ..library import data_texts
+from ..numbers import finite_real
 from ..pair import load_method
 from ..tableau import ButcherTableau
 from ..text import check_text
@@ -96,8 +97,7 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], Any]:
 
 def _real(minimum: float, strict: bool) -> Callable[[Any], Any]:
     def check(value):
-        ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
-              and math.isfinite(value) and (value > minimum if strict else value >= minimum))
+        ok = finite_real(value) and (value > minimum if strict else value >= minimum)
         if not ok:
             bound = f"> {minimum:g}" if strict else f"≥ {minimum:g}"
             raise ValueError(f"expected a number {bound}, found {value!r}")

@@ -50,6 +50,7 @@ import numpy as np
 from .. import limits
 from ..errors import InputError
 from ..files import read_bytes, write_text_atomic, written_in_place
+from ..numbers import finite_real
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,8 +246,7 @@ def _seed(seed) -> int:
 
 
 def _noise(noise) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) \
-            or not (math.isfinite(noise) and noise >= 0):
+    if not (finite_real(noise) and noise >= 0):
         raise InputError(f"noise must be a finite number ≥ 0, got {noise!r}")
     return float(noise)
 

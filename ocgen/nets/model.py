@@ -35,6 +35,7 @@ from ..errors import DerivativeSizeError, InputError, OcgenError
 from ..files import read_data_file, write_text_atomic
 from ..limits import (MAX_DATA_FILE_BYTES, MAX_DERIVATIVE_NODES, MAX_LAYERS,
                       MAX_NETWORK_PARAMETERS, check_count)
+from ..numbers import finite_real
 from ..pair import PartitionedTableau
 from ..problem import OptimalControlProblem, problem_from_dict
 from ..tableau import ButcherTableau
@@ -45,12 +46,6 @@ MATRIX_DYNAMICS = ("tanh", "symmetric", "antisymmetric")
 MAX_MATRIX_WIDTH; the others are derived entry by entry, up to width 16."""
 MAX_MATRIX_WIDTH = 1024
 MAX_SCALAR_WIDTH = 16
-
-
-def finite_real(value) -> bool:
-    """A finite real number (not a bool, string or None)."""
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, bool) and bool(np.isfinite(value)))
 
 
 def logistic(x):

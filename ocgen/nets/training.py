@@ -19,11 +19,12 @@ from scipy.optimize import minimize
 from ..derive import Method
 from ..errors import InputError, OcgenError
 from ..limits import MAX_NETWORK_PARAMETERS, check_count
+from ..numbers import finite_real
 from ..pair import load_method
 from ..solve import NUMERIC_ERRORS
 from .datasets import Dataset
 from .matrix_code import control_dim, network_module
-from .model import (SCALAR_REACH, Architecture, Network, finite_real, output, padded,
+from .model import (SCALAR_REACH, Architecture, Network, output, padded,
                     scalar_derivable)
 from .names import OPTIMIZERS, PRECISIONS
 from .optimizers import adam, gradient_descent, projected_gradient_norm
