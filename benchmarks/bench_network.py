@@ -16,12 +16,14 @@ module cache) are reported apart.
 
 ocgen's module is the matrix-level one (ocgen.nets.matrix): matrix products over all points at
 once, the same text for every width; its derive + generate time is measured from cleared caches
-for each width.
+for each width. "ocgen-numba" is the same module with the numba kernels (--kernels numba); its
+first call (Numba's compilation, from an empty cache) is reported apart, as JAX's is.
 
 Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_network.py
      [--width 2,16,64] [--points 1000] [--layers 20] [--tableaux rk4,euler] [--repeat 7]
-     [--threads N] [--precision float32] [--plot FILE.png]
-Needs the bench extra (pip install -e .[bench]): torch, jax, threadpoolctl.
+     [--threads N] [--precision float32] [--kernels numpy,numba] [--plot FILE.png]
+Needs the bench extra (pip install -e .[bench]): torch, jax, threadpoolctl; and numba for the
+numba kernels (pip install -e .[numba]).
 """
 
 import argparse
@@ -83,11 +85,12 @@ def forget_derivations():
     cache._MODULES.clear()
 
 
-def ocgen_contender(arch, tableau, data):
+def ocgen_contender(arch, tableau, data, kernels="numpy"):
     from ocgen.nets.training import Objective
     forget_derivations()
     start = time.perf_counter()
-    objective = Objective(arch, tableau, data.points, data.labels, precision=PRECISION)
+    objective = Objective(arch, tableau, data.points, data.labels, precision=PRECISION,
+                          kernels=kernels)
     setup = time.perf_counter() - start
 
     def fresh(method):  # the objective keeps its last sweeps; time them, not the cache
@@ -171,15 +174,21 @@ def check_agreement(results):
     return worst
 
 
-def bench_tableau(name, label, arch, data, repeat):
+def bench_tableau(name, label, arch, data, repeat, kernels):
     from ocgen.nets.training import initial_point
     from ocgen.tableau import load_tableau
     tableau = load_tableau(name)
     A, b = explicit_tableau(tableau)
     objective, ocgen_vg, ocgen_value, setup = ocgen_contender(arch, tableau, data)
     x = initial_point(objective, seed=0)
-    contenders = {"ocgen": (ocgen_vg, ocgen_value), "torch": torch_contender(arch, A, b, data),
-                  "jax": jax_contender(arch, A, b, data)}
+    contenders = {"ocgen": (ocgen_vg, ocgen_value)}
+    numba_compile = None
+    if "numba" in kernels:
+        _, numba_vg, numba_value, _ = ocgen_contender(arch, tableau, data, "numba")
+        numba_compile = first_call(numba_vg, x) + first_call(numba_value, x)
+        contenders["ocgen-numba"] = (numba_vg, numba_value)
+    contenders.update(torch=torch_contender(arch, A, b, data),
+                      jax=jax_contender(arch, A, b, data))
     compile_vg = first_call(contenders["jax"][0], x)
     compile_forward = first_call(contenders["jax"][1], x)
 
@@ -210,12 +219,14 @@ def bench_tableau(name, label, arch, data, repeat):
         vg, fw = best[k, "vg"], best[k, "fw"]
         error = ("  (reference)" if k == "ocgen" else
                  f"{gradient_error[k][0]:9.1e} {gradient_error[k][1]:15.1e}")
-        print(f"{k:8s} {vg:14.3f} {fw:13.3f} {vg / fw:16.2f} {error}")
+        print(f"{k:11s} {vg:11.3f} {fw:13.3f} {vg / fw:16.2f} {error}")
     print(f"one-off: jax first call (trace + compile + run) {compile_vg:.3f} s for loss+grad, "
-          f"{compile_forward:.3f} s forward; ocgen derive + generate {setup:.3f} s")
+          f"{compile_forward:.3f} s forward; ocgen derive + generate {setup:.3f} s"
+          + (f"; ocgen-numba first calls (compile, empty cache) {numba_compile:.3f} s"
+             if numba_compile is not None else ""))
     return {"width": arch.width, "tableau": label, "ms": {k: best[k, "vg"] for k in contenders},
             "forwards": {k: best[k, "vg"] / best[k, "fw"] for k in contenders},
-            "setup": setup, "compile": compile_vg}
+            "setup": setup, "compile": compile_vg, "numba_compile": numba_compile}
 
 
 def pin_to_cores(count):
@@ -252,6 +263,8 @@ def main():
                              "thread)")
     parser.add_argument("--precision", choices=tuple(TOLERANCES), default="float64",
                         help="of every contender (ocgen: Objective(precision=...))")
+    parser.add_argument("--kernels", default="numpy,numba",
+                        help="ocgen's kernels to time: numpy, numba or both (default both)")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also plot loss + gradient time and derive + generate time "
                              "against the width (one tableau per line style)")
@@ -295,18 +308,26 @@ def main():
         for name, label in tableaux:
             with tempfile.TemporaryDirectory(prefix="ocgen-bench-network-") as cache:
                 os.environ["OCGEN_CACHE"] = cache  # a fresh module cache: derivation timed cold
-                rows.append(bench_tableau(name, label, arch, data, args.repeat))
+                rows.append(bench_tableau(name, label, arch, data, args.repeat, args.kernels))
     print(f"\n{args.points} points, {args.layers} layers; loss + gradient in ms (ratio to ocgen's)"
-          "; gradient ÷ forward; derive + generate and JAX's first call in s")
-    print("| d | tableau | ocgen | PyTorch | JAX | ocgen ÷ PyTorch | ocgen ÷ JAX | gradient ÷ "
-          "forward (ocgen / PyTorch / JAX) | derive + generate | JAX first call |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "; gradient ÷ forward; derive + generate and first calls in s")
+    mine = [k for k in ("ocgen", "ocgen-numba") if k in rows[0]["ms"]]
+    print("| d | tableau | " + " | ".join(mine) + " | PyTorch | JAX | "
+          + " | ".join(f"{k} ÷ PyTorch | {k} ÷ JAX" for k in mine)
+          + " | gradient ÷ forward (" + " / ".join(mine) + " / PyTorch / JAX) | derive + "
+          "generate | " + ("Numba first calls | " if "ocgen-numba" in mine else "")
+          + "JAX first call |")
+    print("|---" * (7 + 3 * len(mine) + ("ocgen-numba" in mine)) + "|")
     for r in rows:
         ms, fw = r["ms"], r["forwards"]
-        print(f"| {r['width']} | {r['tableau']} | {ms['ocgen']:.3g} | {ms['torch']:.3g} | "
-              f"{ms['jax']:.3g} | {ms['ocgen'] / ms['torch']:.2f} | {ms['ocgen'] / ms['jax']:.2f} "
-              f"| {fw['ocgen']:.2f} / {fw['torch']:.2f} / {fw['jax']:.2f} | {r['setup']:.2f} | "
-              f"{r['compile']:.2f} |")
+        print(f"| {r['width']} | {r['tableau']} | "
+              + "".join(f"{ms[k]:.3g} | " for k in mine)
+              + f"{ms['torch']:.3g} | {ms['jax']:.3g} | "
+              + "".join(f"{ms[k] / ms['torch']:.2f} | {ms[k] / ms['jax']:.2f} | " for k in mine)
+              + " / ".join(f"{fw[k]:.2f}" for k in (*mine, "torch", "jax"))
+              + f" | {r['setup']:.2f} | "
+              + (f"{r['numba_compile']:.2f} | " if "ocgen-numba" in mine else "")
+              + f"{r['compile']:.2f} |")
     if args.plot:
         plot(rows, args)
 

@@ -25,8 +25,8 @@ def _non_negative_int(text: str) -> int:
 
 
 def add_train(sub) -> None:
-    from .nets.names import (ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES,
-                             OPTIMIZERS, PRECISIONS)
+    from .nets.names import (ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, KERNELS,
+                             LOSSES, OPTIMIZERS, PRECISIONS)
     p = sub.add_parser(
         "train", help="train an ODE network (a network is an optimal control problem)",
         description="Train a network y' = f(y, K, beta), output eta(W'y(T) + mu), discretised "
@@ -73,6 +73,10 @@ def add_train(sub) -> None:
                    help="precision of the sweeps: float32 halves memory and is faster at "
                         "large width (the matrix-level module only; the optimiser stays "
                         "float64)")
+    p.add_argument("--kernels", choices=KERNELS, default="numpy",
+                   help="numba: run the matrix-level module's affine and polynomial steps as "
+                        "compiled loops (pip install 'ocgen[numba]'; compiled on first use and "
+                        "cached): about twice as fast at small widths")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lipschitz")
     p.add_argument("--iterations", type=positive_int, default=1000, metavar="N")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
@@ -117,7 +121,8 @@ def cmd_train(args) -> int:
                        horizon=args.horizon, controls=args.controls, loss=args.loss,
                        mean_loss=args.mean_loss, tikhonov=args.tikhonov,
                        smoothness=args.smoothness, gamma=args.gamma,
-                       reversible=args.reversible, precision=args.precision)
+                       reversible=args.reversible, precision=args.precision,
+                       kernels=args.kernels)
     finally:
         if bar is not None:
             bar.close()

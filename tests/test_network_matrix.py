@@ -237,8 +237,8 @@ def test_training_on_the_paper_spiral_is_the_same_with_either_module(monkeypatch
     results, used = {}, []
 
     def module_of(matrix):
-        def chosen(a, t):
-            module = network_module(a, t, matrix=matrix)
+        def chosen(a, t, **options):
+            module = network_module(a, t, matrix=matrix, **options)
             used.append(hasattr(module, "NETWORK"))
             return module
         return chosen

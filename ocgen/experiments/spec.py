@@ -129,8 +129,8 @@ def _text(value):
 
 def option_checks() -> dict[str, Callable[[Any], Any]]:
     """The options of a run and the check of each value (which returns it normalised)."""
-    from ..nets.names import (ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, LOSSES,
-                              OPTIMIZERS, PRECISIONS)
+    from ..nets.names import (ACTIVATION_NAMES, CONTROL_MODES, DEPTHS, DYNAMICS, KERNELS,
+                              LOSSES, OPTIMIZERS, PRECISIONS)
     positive, count = _integer(1), _integer(0)
     return {
         "dataset": _text, "tableau": _text, "layers": _integer(1, limits.MAX_LAYERS),
@@ -142,7 +142,7 @@ def option_checks() -> dict[str, Callable[[Any], Any]]:
         "depth": _choice(DEPTHS), "horizon": _real(0, True), "controls": _choice(CONTROL_MODES),
         "loss": _choice(LOSSES), "mean_loss": _boolean, "tikhonov": _real(0, False),
         "smoothness": _real(0, False), "gamma": _real(0, False), "problem": _text,
-        "reversible": _boolean, "precision": _choice(PRECISIONS),
+        "reversible": _boolean, "precision": _choice(PRECISIONS), "kernels": _choice(KERNELS),
     }
 
 

@@ -16,12 +16,13 @@ def train(dataset="spiral", tableau="rk4", layers: int = 20, *, width: int | Non
           noise: float | None = None, seed: int = 0, optimizer: str = "lipschitz",
           iterations: int = 1000, batch_size: int = 64, learning_rate: float = 1e-2,
           tolerance: float = 1e-8, progress=None, reversible: bool = False,
-          precision: str = "float64", **architecture) -> TrainingResult:
+          precision: str = "float64", kernels: str = "numpy", **architecture) -> TrainingResult:
     """Train a network on ``dataset`` (a built-in name, a .csv/.npz file or a Dataset),
     discretised by ``tableau`` (a tableau, or a pair such as "stormer_verlet" for
     ``dynamics="hamiltonian"``) with ``layers`` layers; ``reversible`` rebuilds the states in
     the costate sweep instead of storing them (:class:`ocgen.nets.training.Objective`);
-    ``precision`` "float32" runs the sweeps in single precision (matrix-level module only).
+    ``precision`` "float32" runs the sweeps in single precision (matrix-level module only);
+    ``kernels`` "numba" runs them with compiled kernels (the ``numba`` extra).
 
     ``width`` defaults to the data's dimension; ``architecture`` takes the other fields of
     :class:`Architecture` (dynamics, activation, depth, horizon, loss, mean_loss, tikhonov,
@@ -54,4 +55,4 @@ def train(dataset="spiral", tableau="rk4", layers: int = 20, *, width: int | Non
     return train_network(training, tableau, arch, optimizer=optimizer, iterations=iterations,
                          seed=seed, validation=validation, batch_size=batch_size,
                          learning_rate=learning_rate, tolerance=tolerance, progress=progress,
-                         reversible=reversible, precision=precision)
+                         reversible=reversible, precision=precision, kernels=kernels)

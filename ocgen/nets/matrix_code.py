@@ -12,6 +12,7 @@ width.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import warnings
@@ -22,11 +23,14 @@ import sympy as sp
 from .. import __version__
 from ..codegen import Emitter, _environment, _float, _NumPyPrinter, _numeric
 from ..derive import OutsideTheoryWarning
+from ..errors import InputError
 from ..tableau import ButcherTableau, load_tableau
 from ..text import docstring_text, python_string
 from .matrix import (POINTS, Assign, NetworkDerivation, array, arrays_of, derive_network,
                      entry, natural, prune, reads, supports)
 from .model import Architecture, network_problem, scalar_derivable
+from .names import KERNELS
+from .numba_code import KernelPrinter
 
 
 class _Printer(_NumPyPrinter):
@@ -149,14 +153,17 @@ class NodePrinter:
                 parts.append(f"{self._factor(c)}*{v.name}")
         return self._sum(parts) if parts else None
 
-    def lines(self, nodes, arrays: dict, exported=None, in_place: bool = True) -> list[str]:
+    def lines(self, nodes, arrays: dict, exported=None, in_place: bool = True,
+              dead=None) -> list[str]:
         """The nodes in order, each array computed in place: in one new buffer per node, or,
         given ``exported`` (the names read after a straight-line block), in the buffer of an
-        input that nothing later reads (``numpy.tanh(Z, out=Z)``). Otherwise (``in_place``
-        False, for the few numbers per point of the loss), as plain expressions sharing
-        common subexpressions."""
+        input that nothing later reads (``numpy.tanh(Z, out=Z)``); ``dead`` gives those
+        buffers for nodes that are part of a larger block (:func:`_dead_after` of the block).
+        Otherwise (``in_place`` False, for the few numbers per point of the loss), as plain
+        expressions sharing common subexpressions."""
         out, run = [], []
-        dead_after = _dead_after(nodes, exported) if exported is not None else None
+        dead_after = dead if dead is not None else (
+            _dead_after(nodes, exported) if exported is not None else None)
 
         def flush():
             if run:
@@ -190,6 +197,10 @@ class NodePrinter:
                 out.extend(self._sum_in_place(name, node.value))
         flush()
         return out
+
+    @staticmethod
+    def dead_after(nodes, exported: set) -> list[set]:
+        return _dead_after(nodes, exported)
 
     def _sum_in_place(self, name, value) -> list[str]:
         """target = A + B − C … as a first term that is a new array (a product) and in-place
@@ -412,10 +423,10 @@ def _arrays(derivation: NetworkDerivation) -> dict:
     return found
 
 
-def input_hash(derivation: NetworkDerivation) -> str:
+def input_hash(derivation: NetworkDerivation, kernels: str = "numpy") -> str:
     """SHA-256 of everything the generated text depends on (first 16 hex digits)."""
     arch = derivation.arch
-    described = {"generator": __version__, "backend": "numpy-network",
+    described = {"generator": __version__, "backend": f"{kernels}-network",
                  "tableau": derivation.tableau.to_dict(), "dynamics": arch.dynamics,
                  "activation": arch.activation, "loss": arch.loss, "net": arch.depth == "net",
                  "tikhonov": str(sp.nsimplify(arch.tikhonov, rational=True)),
@@ -425,14 +436,18 @@ def input_hash(derivation: NetworkDerivation) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def network_context(derivation: NetworkDerivation) -> dict:
-    """What the network template needs, as strings and lists of code lines."""
+def network_context(derivation: NetworkDerivation, kernels: str = "numpy") -> dict:
+    """What the network template needs, as strings and lists of code lines; with ``kernels``
+    "numba", runs of loopable nodes become compiled kernels (:mod:`ocgen.nets.numba_code`)."""
     arch, tableau = derivation.arch, derivation.tableau
     printer = NodePrinter()
+    compiled = KernelPrinter(printer) if kernels == "numba" else None
     arrays = _arrays(derivation)
 
     def code(nodes, exported=None, in_place=True):
         printer.emit.reset()
+        if compiled is not None:
+            return compiled.lines(nodes, arrays, exported, in_place)
         return printer.lines(nodes, arrays, exported, in_place)
 
     def read(nodes):
@@ -466,7 +481,7 @@ def network_context(derivation: NetworkDerivation) -> dict:
     gamma = f", gamma {arch.gamma}" if arch.dynamics == "antisymmetric" else ""
     regularisation = f", Tikhonov {arch.tikhonov}" if arch.tikhonov else ""
     return {
-        "version": __version__, "hash": input_hash(derivation),
+        "version": __version__, "hash": input_hash(derivation, kernels),
         "tableau_doc": docstring_text(tableau.name), "kind": tableau.kind,
         "tableau_literal": python_string(tableau.name),
         "network_doc": docstring_text(f"{arch.dynamics} dynamics{net}, {arch.activation} "
@@ -495,12 +510,13 @@ def network_context(derivation: NetworkDerivation) -> dict:
         "value_index": [derivation.kept.index(n) for n in derivation.stage_values],
         "slope_index": [derivation.kept.index(n) for n in derivation.stage_slopes],
         "sweeps": sweeps,
+        "kernels": compiled.definitions() if compiled is not None else [],
     }
 
 
-def generate_network(arch: Architecture, tableau) -> str:
+def generate_network(arch: Architecture, tableau, kernels: str = "numpy") -> str:
     """The source text of the matrix-level module of ``arch`` discretised by ``tableau``."""
-    return _render(arch_key(arch), load_tableau(tableau), arch)
+    return _render(arch_key(arch), load_tableau(tableau), arch, kernels)
 
 
 def arch_key(arch: Architecture) -> tuple:
@@ -510,10 +526,10 @@ def arch_key(arch: Architecture) -> tuple:
 
 
 @cache
-def _render(key, tableau: ButcherTableau, arch: Architecture) -> str:
+def _render(key, tableau: ButcherTableau, arch: Architecture, kernels: str) -> str:
     derivation = derive_network(arch, tableau)
     return _environment().get_template("numpy/network.py.j2").render(
-        **network_context(derivation))
+        **network_context(derivation, kernels))
 
 
 def control_dim(module, width: int) -> int:
@@ -522,7 +538,8 @@ def control_dim(module, width: int) -> int:
     return getattr(module, "CONTROL_DIM", None) or width * width + width
 
 
-def network_module(arch: Architecture, tableau, matrix: bool | None = None):
+def network_module(arch: Architecture, tableau, matrix: bool | None = None,
+                   kernels: str = "numpy"):
     """The generated module a network trains with.
 
     By default (``matrix`` None) the matrix-level module for the tanh, symmetric and
@@ -530,12 +547,24 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None):
     derivation's module where that derivation takes the network (:func:`scalar_derivable`):
     its Newton solves converge where the matrix module's fixed-point iteration may not (large
     h‖K‖). A pair (hamiltonian dynamics) or a problem file's network has the scalar module.
-    ``matrix`` True or False asks for one of them.
+    ``matrix`` True or False asks for one of them. ``kernels`` "numba" asks for the matrix-level
+    module with compiled kernels (:mod:`ocgen.nets.numba_code`), implicit tableaux included.
     """
     from ..cache import import_source
     from ..pair import load_method
     from ..solve import generated_module
     tableau = load_method(tableau)
+    if kernels not in KERNELS:
+        raise InputError(f"unknown kernels {kernels!r} (choose from {', '.join(KERNELS)})",
+                         key="kernels")
+    if kernels == "numba":
+        if not (supports(arch) and isinstance(tableau, ButcherTableau)):
+            raise InputError("the numba kernels run the matrix-level module: tanh, symmetric "
+                             "or antisymmetric dynamics with a Butcher tableau", key="kernels")
+        if importlib.util.find_spec("numba") is None:
+            raise InputError("the numba kernels need Numba, which is not installed: "
+                             "pip install 'ocgen[numba]'", key="kernels")
+        matrix = True
     if matrix is None:
         matrix = (supports(arch) and isinstance(tableau, ButcherTableau)
                   and (tableau.is_explicit or not scalar_derivable(arch)))
@@ -543,4 +572,4 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None):
         return generated_module(tableau, network_problem(arch), arch.controls)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutsideTheoryWarning)
-        return import_source(generate_network(arch, tableau))
+        return import_source(generate_network(arch, tableau, kernels))

@@ -13,3 +13,6 @@ CONTROL_MODES = ("step", "stage")
 OPTIMIZERS = ("armijo", "lipschitz", "lbfgs", "adam", "ipopt")
 PRECISIONS = ("float64", "float32")
 """The precision of the sweeps; float32 for the matrix-level module only."""
+KERNELS = ("numpy", "numba")
+"""How the matrix-level module runs: NumPy calls, or compiled Numba loops for its affine and
+polynomial nodes (the optional ``numba`` extra; fastest at small widths)."""

@@ -51,14 +51,15 @@ class Objective:
     state and the costate sweep rebuilds the others by undoing each step (a pair whose step is
     explicitly invertible, e.g. Störmer–Verlet on hamiltonian dynamics), so memory does not
     grow with the layers. ``precision`` "float32" runs the sweeps of the matrix-level module in
-    single precision (x, J and ∇J stay float64 for the optimiser).
+    single precision (x, J and ∇J stay float64 for the optimiser). ``kernels`` "numba" runs it
+    with compiled kernels (:func:`~ocgen.nets.matrix_code.network_module`).
     """
 
     def __init__(self, arch: Architecture, tableau: Method, points: np.ndarray,
                  labels: np.ndarray, h: np.ndarray | None = None, reversible: bool = False,
-                 precision: str = "float64"):
+                 precision: str = "float64", kernels: str = "numpy"):
         self.arch, self.tableau, self.reversible = arch, tableau, reversible
-        self.module = network_module(arch, tableau)
+        self.module = network_module(arch, tableau, kernels=kernels)
         if precision not in PRECISIONS:
             raise InputError(f"unknown precision {precision!r} (choose from "
                              f"{', '.join(PRECISIONS)})", key="precision")
@@ -283,21 +284,23 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
                   validation: Dataset | None = None, batch_size: int = 64,
                   learning_rate: float = 1e-2, tolerance: float = DEFAULT_TOLERANCE,
                   log_every: int | None = None, progress=None,
-                  reversible: bool = False, precision: str = "float64") -> TrainingResult:
+                  reversible: bool = False, precision: str = "float64",
+                  kernels: str = "numpy") -> TrainingResult:
     """Train ``arch`` discretised by ``tableau`` (a tableau, or a pair for hamiltonian
     dynamics) on ``dataset`` (MATH.md 6).
 
     ``progress``: a callable taking the number of finished iterations (a progress bar).
     ``reversible``: rebuild the states in the costate sweep instead of storing them
     (:class:`Objective`). ``precision``: "float32" runs the sweeps in single precision.
+    ``kernels``: "numba" runs the sweeps with compiled kernels.
     """
     tableau = load_method(tableau)
     _check_options(dataset, arch, optimizer, iterations, batch_size, learning_rate, tolerance)
     start = time.perf_counter()
     objective = Objective(arch, tableau, dataset.points, dataset.labels, reversible=reversible,
-                          precision=precision)
+                          precision=precision, kernels=kernels)
     checker = (Objective(arch, tableau, validation.points, validation.labels,
-                         reversible=reversible, precision=precision)
+                         reversible=reversible, precision=precision, kernels=kernels)
                if validation is not None else None)
     timings = {"derive_and_generate": time.perf_counter() - start}
     x0 = objective.project(initial_point(objective, seed))
@@ -347,7 +350,7 @@ def train_network(dataset: Dataset, tableau, arch: Architecture, *,
                                             "validation_accuracy", "gradient_norm")}
     final["objective"] = float(last["objective"])
     config = {"tableau": tableau.name, **arch.to_json(), "reversible": reversible,
-              "precision": precision,
+              "precision": precision, "kernels": kernels,
               "optimizer": optimizer,
               "iterations": iterations, "seed": seed, "data": dataset.description,
               "validation": validation.description if validation is not None else None,
