@@ -339,8 +339,10 @@ def plot(rows, args):
     import matplotlib.pyplot as plt
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     styles = dict(zip((label for _, label in TABLEAUX), ("-", "--")))
-    colours = {"ocgen": "C0", "torch": "C1", "jax": "C2"}
-    names = {"ocgen": "ocgen", "torch": "PyTorch", "jax": "JAX jit"}
+    colours = {"ocgen": "C0", "ocgen-numba": "C3", "torch": "C1", "jax": "C2"}
+    colours = {k: c for k, c in colours.items() if k in rows[0]["ms"]}
+    names = {"ocgen": "ocgen", "ocgen-numba": "ocgen, numba kernels", "torch": "PyTorch",
+             "jax": "JAX jit"}
     for label in dict.fromkeys(r["tableau"] for r in rows):
         mine = [r for r in rows if r["tableau"] == label]
         widths = [r["width"] for r in mine]
@@ -351,8 +353,11 @@ def plot(rows, args):
                        marker="o", label=f"ocgen derive + generate, {label}")
         right.semilogx(widths, [r["compile"] for r in mine], styles[label], color="C2",
                        marker="o", label=f"JAX first call, {label}")
+        if "ocgen-numba" in colours:
+            right.semilogx(widths, [r["numba_compile"] for r in mine], styles[label],
+                           color="C3", marker="o", label=f"Numba first calls, {label}")
     left.set(xlabel="width d", ylabel="loss + gradient [ms]",
-             title=f"{args.points} points, {args.layers} layers, {PRECISION}, 1 thread")
+             title=f"{args.points} points, {args.layers} layers, {PRECISION}, one core")
     right.set(xlabel="width d", ylabel="seconds", title="one-off cost", ylim=(0, None))
     for axes in (left, right):
         axes.set_xticks([r["width"] for r in rows], [str(r["width"]) for r in rows])

@@ -114,7 +114,7 @@ def _factors(term) -> tuple:
         if not isinstance(inner, (sp.MatrixSymbol, sp.Identity)) \
                 or (isinstance(f, sp.Identity) and len(factors) > 1):
             raise NotImplementedError(f"no loop for {term}")
-    if not factors or len(factors) > 2 or (total and len(factors) > 1):
+    if not factors or len(factors) > (1 if total or broadcast else 2):
         raise NotImplementedError(f"no loop for {term}")
     return coefficient, factors, total, broadcast
 
@@ -159,8 +159,8 @@ def _matrix_terms(value) -> list:
 
 
 class Kernel:
-    """One run of loopable nodes as a ``numba.njit`` function: its source text, the call that
-    replaces the nodes, and a name given by :class:`KernelPrinter`."""
+    """One run of loopable nodes as the body of a ``numba.njit`` function: the arrays it
+    reads (inputs, accumulated ones included), the scalars, and the ``outputs`` it returns."""
 
     def __init__(self, nodes: list[Assign], arrays: dict, outputs: list[str]):
         self.nodes, self.arrays, self.outputs = nodes, arrays, outputs
