@@ -263,8 +263,9 @@ def main():
                              "thread)")
     parser.add_argument("--precision", choices=tuple(TOLERANCES), default="float64",
                         help="of every contender (ocgen: Objective(precision=...))")
-    parser.add_argument("--kernels", default="numpy,numba",
-                        help="ocgen's kernels to time: numpy, numba or both (default both)")
+    parser.add_argument("--kernels", default="numpy,numba", choices=("numpy", "numpy,numba"),
+                        help="ocgen's kernels to time: NumPy calls (the reference every "
+                             "contender is checked against) and, by default, the numba ones")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also plot loss + gradient time and derive + generate time "
                              "against the width (one tableau per line style)")

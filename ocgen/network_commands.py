@@ -76,7 +76,8 @@ def add_train(sub) -> None:
     p.add_argument("--kernels", choices=KERNELS, default="numpy",
                    help="numba: run the matrix-level module's affine and polynomial steps as "
                         "compiled loops (pip install 'ocgen[numba]'; compiled on first use and "
-                        "cached): about twice as fast at small widths")
+                        "cached): about twice as fast at widths up to 8, slower from 16 up; "
+                        "implicit tableaux then solve their stages by fixed-point iteration")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lipschitz")
     p.add_argument("--iterations", type=positive_int, default=1000, metavar="N")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")

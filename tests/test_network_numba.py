@@ -4,6 +4,7 @@ derivation; Taylor tests of their gradient; a node program run against its exact
 and the errors of asking for them where they do not apply."""
 
 import importlib.util
+import inspect
 import json
 import os
 import subprocess
@@ -47,6 +48,8 @@ def test_numba_kernels_agree_with_the_numpy_module(case):
     tableau, arch = architecture(case)
     numpy_module = network_module(arch, tableau, matrix=True)
     numba_module = network_module(arch, tableau, kernels="numba")
+    for sweep in (numba_module.forward, numba_module._sweep_multiplier):  # kernels in use
+        assert "_kernel_" in inspect.getsource(sweep)
     theta, h, y0, params, free = random_inputs(numpy_module, arch.width, points=50,
                                                depth=arch.depth)
     ours = numba_module.forward(theta, h, y0, params, free=free)
@@ -94,14 +97,29 @@ def test_taylor_of_the_numba_kernels_at_width_32(tableau):
 
 
 @needs_numba
-def test_numba_kernels_in_float32():
-    """float32 sweeps with the numba kernels: every array float32, J and ∇J within single
-    precision of the float64 NumPy module (1e-5 relative, 1e-4 of max|∇J|)."""
-    _, arch = architecture((*NUMBA_CASES[0][:-1], 8))
-    single, x = objective_at(arch, "rk4", "numba", precision="float32")
-    double, _ = objective_at(arch, "rk4", "numpy")
+@pytest.mark.parametrize("case", [NUMBA_CASES[0], NUMBA_CASES[-1]],
+                         ids=lambda c: "-".join(map(str, c)))
+def test_numba_kernels_in_float32(case):
+    """float32 sweeps with the numba kernels, explicit (RK4) and implicit (Gauss-2, whose
+    multiplier sweep starts its fixed-point iteration from zeros): every array the sweeps
+    return is float32, as the NumPy module's are, and the fixed-point iterations stop at
+    float32's tolerance; J and ∇J agree with the float64 NumPy module to single precision
+    (1e-5 relative, 1e-4 of max|∇J|)."""
+    tableau, arch = architecture((*case[:-1], 8))
+    modules = [network_module(arch, tableau, kernels=k) for k in ("numba", "numpy")]
+    theta, h, y0, params, free = random_inputs(modules[1], 8, points=30, depth=arch.depth)
+    theta, y0 = theta / 8, y0.astype(np.float32)  # h‖K‖ within the fixed point's reach
+    for module in modules:
+        trajectory = module.forward(theta, h, y0, params, free=free)
+        assert trajectory["y"].dtype == trajectory["Y"].dtype == np.float32
+        for form in ("multiplier", "partner"):
+            result = module.costate(theta, trajectory, h, params, form, True, free)
+            for key in ("gradient", "gradient_y0", "p", "stage_costates", "stage_multipliers"):
+                if key in result:
+                    assert result[key].dtype == np.float32, (form, key)
+    single, x = objective_at(arch, tableau, "numba", precision="float32")
+    double, _ = objective_at(arch, tableau, "numpy")
     (J32, g32), (J64, g64) = single.value_and_gradient(x), double.value_and_gradient(x)
-    assert single._last["trajectories"][0]["y"].dtype == np.float32
     assert abs(J32 - J64) <= 1e-5 * abs(J64)
     assert np.max(np.abs(g32 - g64)) <= 1e-4 * np.max(np.abs(g64))
 
@@ -203,6 +221,8 @@ def test_numba_kernels_where_they_do_not_apply(monkeypatch):
         network_module(Architecture(width=2, layers=2, dynamics="hamiltonian"),
                        "stormer_verlet", kernels="numba")
     assert err.value.key == "kernels"
+    with pytest.raises(InputError, match="matrix-level module"):
+        network_module(Architecture(width=2, layers=2), "rk4", matrix=False, kernels="numba")
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "numba" else real(name, *a))

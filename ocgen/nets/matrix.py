@@ -299,6 +299,39 @@ def prune(nodes, needed: set[str]) -> tuple[Assign, ...]:
     return tuple(reversed(kept))
 
 
+def alias_of(node: Assign) -> sp.Symbol | None:
+    """Y when the node is X = Y, the same array under another name; else None."""
+    value = node.value
+    if not node.accumulate and (isinstance(value, sp.MatrixSymbol) or (
+            node.kind == "pointwise" and isinstance(value, sp.Symbol))):
+        return value
+    return None
+
+
+def dead_after(nodes, exported: set) -> list[set]:
+    """For each node, the arrays it reads that were computed in this block and that neither a
+    later node nor anything after the block reads (through an alias either): their buffers may
+    be written over."""
+    root, computed, aliases = {}, set(), set()
+    for node in nodes:  # aliases X = Y share one buffer
+        alias = alias_of(node)
+        if alias is not None:
+            root[node.target.name] = root.get(alias.name, alias.name)
+            aliases.add(node.target.name)
+    find = lambda name: root.get(name, name)  # noqa: E731
+    later = {find(n) for n in exported}
+    dead = [set() for _ in nodes]
+    for k in range(len(nodes) - 1, -1, -1):
+        read = {find(n) for n in reads(nodes[k])}
+        dead[k] = {n for n in reads(nodes[k]) if find(n) not in later}
+        later |= read
+    for k, node in enumerate(nodes):
+        dead[k] = {n for n in dead[k] if find(n) in computed}
+        if node.target.name not in aliases:
+            computed.add(find(node.target.name))
+    return dead
+
+
 # -- the layer -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LayerProducts:

@@ -26,8 +26,8 @@ from ..derive import OutsideTheoryWarning
 from ..errors import InputError
 from ..tableau import ButcherTableau, load_tableau
 from ..text import docstring_text, python_string
-from .matrix import (POINTS, Assign, NetworkDerivation, array, arrays_of, derive_network,
-                     entry, natural, prune, reads, supports)
+from .matrix import (POINTS, Assign, NetworkDerivation, array, arrays_of, dead_after,
+                     derive_network, entry, natural, prune, reads, supports)
 from .model import Architecture, network_problem, scalar_derivable
 from .names import KERNELS
 from .numba_code import KernelPrinter
@@ -158,12 +158,12 @@ class NodePrinter:
         """The nodes in order, each array computed in place: in one new buffer per node, or,
         given ``exported`` (the names read after a straight-line block), in the buffer of an
         input that nothing later reads (``numpy.tanh(Z, out=Z)``); ``dead`` gives those
-        buffers for nodes that are part of a larger block (:func:`_dead_after` of the block).
+        buffers for nodes that are part of a larger block (its :func:`dead_after`).
         Otherwise (``in_place`` False, for the few numbers per point of the loss), as plain
         expressions sharing common subexpressions."""
         out, run = [], []
-        dead_after = dead if dead is not None else (
-            _dead_after(nodes, exported) if exported is not None else None)
+        if dead is None and exported is not None:
+            dead = dead_after(nodes, exported)
 
         def flush():
             if run:
@@ -172,12 +172,12 @@ class NodePrinter:
 
         for k, node in enumerate(nodes):
             name = str(node.target.name)
-            reusable = dead_after[k] if dead_after is not None else set()
+            reusable = dead[k] if dead is not None else set()
             if node.kind == "pointwise":
                 if node.value == 0:
                     flush()
                     out.append(f"{name} = numpy.zeros(({self.scalar(node.target.rows)}, "
-                               f"{self.scalar(node.target.cols)}))")
+                               f"{self.scalar(node.target.cols)}), dtype=theta.dtype)")
                     continue
                 code = _InPlace(self, arrays, reusable).assign(name, node.value) \
                     if in_place else None
@@ -197,10 +197,6 @@ class NodePrinter:
                 out.extend(self._sum_in_place(name, node.value))
         flush()
         return out
-
-    @staticmethod
-    def dead_after(nodes, exported: set) -> list[set]:
-        return _dead_after(nodes, exported)
 
     def _sum_in_place(self, name, value) -> list[str]:
         """target = A + B − C … as a first term that is a new array (a product) and in-place
@@ -225,32 +221,6 @@ class NodePrinter:
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.T)?\Z")
 """An array or its transpose: a name, not a new array."""
-
-
-def _dead_after(nodes, exported: set) -> list[set]:
-    """For each node, the arrays it reads that were computed in this block and that neither a
-    later node nor anything after the block reads (through an alias either): their buffers may
-    be written over."""
-    root, computed, aliases = {}, set(), set()
-    for node in nodes:  # aliases X = Y share one buffer
-        value = node.value
-        alias = value if isinstance(value, sp.MatrixSymbol) else (
-            value if node.kind == "pointwise" and isinstance(value, sp.Symbol) else None)
-        if alias is not None and not node.accumulate:
-            root[node.target.name] = root.get(alias.name, alias.name)
-            aliases.add(node.target.name)
-    find = lambda name: root.get(name, name)  # noqa: E731
-    later = {find(n) for n in exported}
-    dead = [set() for _ in nodes]
-    for k in range(len(nodes) - 1, -1, -1):
-        read = {find(n) for n in reads(nodes[k])}
-        dead[k] = {n for n in reads(nodes[k]) if find(n) not in later}
-        later |= read
-    for k, node in enumerate(nodes):
-        dead[k] = {n for n in dead[k] if find(n) in computed}
-        if node.target.name not in aliases:
-            computed.add(find(node.target.name))
-    return dead
 
 
 class _InPlace:
@@ -548,7 +518,8 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None,
     its Newton solves converge where the matrix module's fixed-point iteration may not (large
     h‖K‖). A pair (hamiltonian dynamics) or a problem file's network has the scalar module.
     ``matrix`` True or False asks for one of them. ``kernels`` "numba" asks for the matrix-level
-    module with compiled kernels (:mod:`ocgen.nets.numba_code`), implicit tableaux included.
+    module with compiled kernels (:mod:`ocgen.nets.numba_code`), implicit tableaux included
+    (with its fixed-point iteration).
     """
     from ..cache import import_source
     from ..pair import load_method
@@ -558,7 +529,7 @@ def network_module(arch: Architecture, tableau, matrix: bool | None = None,
         raise InputError(f"unknown kernels {kernels!r} (choose from {', '.join(KERNELS)})",
                          key="kernels")
     if kernels == "numba":
-        if not (supports(arch) and isinstance(tableau, ButcherTableau)):
+        if matrix is False or not (supports(arch) and isinstance(tableau, ButcherTableau)):
             raise InputError("the numba kernels run the matrix-level module: tanh, symmetric "
                              "or antisymmetric dynamics with a Butcher tableau", key="kernels")
         if importlib.util.find_spec("numba") is None:

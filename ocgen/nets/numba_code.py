@@ -9,12 +9,14 @@ costate sweep. Here each run of consecutive nodes that are affine or polynomial 
 them), so that it vectorises. Nodes with a transcendental function (σ itself, the loss) stay
 NumPy calls: NumPy's SIMD ``tanh`` is an order of magnitude faster than a scalar one in a loop.
 The products are loops, not BLAS: the kernels pay at small widths (RK4, 1000 points: 0.5–0.6×
-the NumPy module's time at d = 2, 0.8× at d = 8) and lose from d = 16 up.
+the NumPy module's time at d = 2, 0.9× at d = 8) and lose from d = 16 up.
 
-The nodes, their order and their arithmetic are those of the NumPy module
-(:mod:`ocgen.nets.matrix_code`); only the way a run of them is executed changes. The kernels
-reassociate sums (``fastmath`` reassoc and contract only: NaN and infinity propagate as in
-NumPy), so results agree with the NumPy module to rounding, not bit for bit.
+The nodes, their order and the arrays' precision are those of the NumPy module
+(:mod:`ocgen.nets.matrix_code`); what changes is how a run of them is computed. The kernels
+reassociate sums and contract products into fused multiply-adds (``fastmath`` without the
+no-NaN and no-infinity flags, so those propagate as in NumPy) and, for float32 arrays, carry
+sums and coefficients in float64 before rounding to float32; so results agree with the NumPy
+module to rounding, not bit for bit.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..codegen import _NumPyPrinter, _numeric
-from .matrix import POINTS, WIDTH, Assign, reads
+from .matrix import POINTS, WIDTH, Assign, alias_of, dead_after, reads
 
 DECORATOR = ('@numba.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, '
              'error_model="numpy")')
@@ -121,7 +123,9 @@ def _factors(term) -> tuple:
 
 def loopable(node: Assign, arrays: dict) -> bool:
     """Whether a node is printed as loops: a matrix node of sums of (up to two-factor) products,
-    or a pointwise node without functions over arrays of its own shape."""
+    or a pointwise node without functions that reads arrays of its own shape (not a constant,
+    such as the zeros a fixed-point iteration starts from, which NumPy fills in the
+    module's precision)."""
     if node.kind == "matrix":
         if isinstance(node.value, sp.MatrixSymbol):
             return True
@@ -133,15 +137,8 @@ def loopable(node: Assign, arrays: dict) -> bool:
         return True
     if node.kind != "pointwise" or node.value.atoms(sp.Function):
         return False
-    shape = node.target.shape
-    return all(arrays[x.name].shape == shape for x in node.value.free_symbols
-               if x.name in arrays)
-
-
-def _alias(node: Assign) -> bool:
-    """X = Y: the same array under another name."""
-    return not node.accumulate and isinstance(
-        node.value, sp.Symbol if node.kind == "pointwise" else sp.MatrixSymbol)
+    read = [arrays[x.name] for x in node.value.free_symbols if x.name in arrays]
+    return bool(read) and all(X.shape == node.target.shape for X in read)
 
 
 def _matrix_terms(value) -> list:
@@ -185,12 +182,12 @@ class Kernel:
         return [*self.inputs, *self.scalars, "d", "points"]
 
     def _body(self) -> list[str]:
-        dtype = f"{self.inputs[0]}.dtype" if self.inputs else "numpy.float64"
+        dtype = f"{self.inputs[0]}.dtype"  # every array read has the module's precision
         lines = []
         for node in self.nodes:
             name = node.target.name
             rows, cols = (_size(n) for n in node.target.shape)
-            if _alias(node):
+            if alias_of(node) is not None:
                 lines.append(f"{name} = {node.value.name}")  # an alias, as in NumPy
                 continue
             if not node.accumulate:
@@ -211,7 +208,7 @@ class Kernel:
         """target += term, by one of the :data:`HELPERS`."""
         coefficient, factors, total, broadcast = _factors(term)
         c = _LoopPrinter(set()).doprint(_numeric(coefficient))
-        c = f"{c}.0" if coefficient.is_Integer else c  # one compiled helper for every c
+        c = f"{c}.0" if coefficient.is_Integer else c  # a float, as every other coefficient
         operands = ", ".join(f"{f.arg.name}.T" if isinstance(f, sp.Transpose) else f.name
                              for f in factors if not isinstance(f, sp.Identity))
         if isinstance(factors[0], sp.Identity):
@@ -230,32 +227,29 @@ class KernelPrinter:
         self.kernels: dict[str, str] = {}  # text without its name -> name
 
     def lines(self, nodes, arrays: dict, exported=None, in_place: bool = True) -> list[str]:
+        """As :meth:`~ocgen.nets.matrix_code.NodePrinter.lines`. A kernel returns what it
+        assigns and the block reads later or exports (everything, when ``exported`` is None);
+        the NumPy lines between kernels reuse the buffers dead in the whole block."""
         nodes = list(nodes)
         if not in_place:
             return self.printer.lines(nodes, arrays, exported, in_place)
-        dead = self.printer.dead_after(nodes, exported) if exported is not None else None
+        dead = dead_after(nodes, exported) if exported is not None else None
+        fits = [loopable(node, arrays) for node in nodes]
         out, k = [], 0
         while k < len(nodes):
-            fits = loopable(nodes[k], arrays)
             end = k
-            while end < len(nodes) and loopable(nodes[end], arrays) == fits:
+            while end < len(nodes) and fits[end] == fits[k]:
                 end += 1
             run = nodes[k:end]
-            if fits and not all(_alias(n) for n in run):
-                later = set().union(*(reads(n) for n in nodes[end:]))
-                if exported is None:
-                    wanted = {n.target.name for n in run}
-                else:
-                    wanted = later | set(exported)
-                outputs = []
-                for node in run:
-                    name = node.target.name
-                    if not node.accumulate and name in wanted and name not in outputs:
-                        outputs.append(name)
+            if fits[k] and not all(alias_of(n) is not None for n in run):
+                wanted = ({n.target.name for n in run} if exported is None else
+                          set(exported).union(*(reads(n) for n in nodes[end:])))
+                outputs = list(dict.fromkeys(n.target.name for n in run
+                                             if not n.accumulate and n.target.name in wanted))
                 out.append(self._call(Kernel(run, arrays, outputs)))
             else:
-                out += self.printer.lines(run, arrays, exported if dead is None else None,
-                                          dead=None if dead is None else dead[k:end])
+                out += self.printer.lines(run, arrays, dead=None if dead is None else
+                                          dead[k:end])
             k = end
         return out
 
