@@ -23,13 +23,23 @@ EXAMPLES = (
     ("gauss2", "vdp", "stage", "casadi"),
 )
 
+NETWORK_EXAMPLES = (("rk4", "numpy"), ("rk4", "numba"))
+"""The matrix-level module of the default network (tanh dynamics and activation, squares
+loss, step controls: the paper's), which serves every width and depth, with either kernels."""
+
 
 def example_files() -> dict[str, str]:
     """File name → generated text for every example."""
+    from .nets.matrix_code import generate_network
+    from .nets.model import Architecture
     files = {}
     for tableau, problem, controls, backend in EXAMPLES:
         name = module_name(load_tableau(tableau), load_problem(problem), controls, backend)
         files[f"{name}.py"] = generate(tableau, problem, controls, backend)
+    network = Architecture(width=2, layers=20)
+    for tableau, kernels in NETWORK_EXAMPLES:
+        files[f"{tableau}_network_tanh_step_{kernels}.py"] = generate_network(network, tableau,
+                                                                            kernels)
     return files
 
 
