@@ -293,20 +293,7 @@ def _kernel_4(S_0, y, K_0, beta_0, h, d, points):
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, error_model="numpy")
-def _kernel_5(S_1, y, K_0, beta_0, h, d, points):
-    F_1 = S_1
-    Y_2 = numpy.empty((d, points), S_1.dtype)
-    for _i in range(d):
-        for _j in range(points):
-            Y_2[_i, _j] = (1/2)*F_1[_i, _j]*h + y[_i, _j]
-    Z_2 = numpy.zeros((d, points), S_1.dtype)
-    _add_product(Z_2, 1.0, K_0, Y_2)
-    _add_column(Z_2, 1.0, beta_0)
-    return F_1, Y_2, Z_2
-
-
-@numba.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, error_model="numpy")
-def _kernel_6(S_2, y, K_0, beta_0, h, d, points):
+def _kernel_5(S_2, y, K_0, beta_0, h, d, points):
     F_2 = S_2
     Y_3 = numpy.empty((d, points), S_2.dtype)
     for _i in range(d):
@@ -319,7 +306,7 @@ def _kernel_6(S_2, y, K_0, beta_0, h, d, points):
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, error_model="numpy")
-def _kernel_7(F_0, F_1, F_2, F_3, y, h, d, points):
+def _kernel_6(F_0, F_1, F_2, F_3, y, h, d, points):
     y_next = numpy.empty((d, points), F_0.dtype)
     for _i in range(d):
         for _j in range(points):
@@ -338,12 +325,12 @@ def forward(theta, h, y0, params, t0=0.0, free=None):
         S_0 = numpy.tanh(Z_0, out=Z_0)
         F_0, Y_1, Z_1 = _kernel_4(S_0, y, K_0, beta_0, h, d, points)
         S_1 = numpy.tanh(Z_1, out=Z_1)
-        F_1, Y_2, Z_2 = _kernel_5(S_1, y, K_0, beta_0, h, d, points)
+        F_1, Y_2, Z_2 = _kernel_4(S_1, y, K_0, beta_0, h, d, points)
         S_2 = numpy.tanh(Z_2, out=Z_2)
-        F_2, Y_3, Z_3 = _kernel_6(S_2, y, K_0, beta_0, h, d, points)
+        F_2, Y_3, Z_3 = _kernel_5(S_2, y, K_0, beta_0, h, d, points)
         S_3 = numpy.tanh(Z_3, out=Z_3)
         F_3 = S_3
-        y_next, = _kernel_7(F_0, F_1, F_2, F_3, y, h, d, points)
+        y_next, = _kernel_6(F_0, F_1, F_2, F_3, y, h, d, points)
         cost = 0
         kept.append((F_0, F_1, F_2, F_3, S_0, S_1, S_2, S_3, Y_0, Y_1, Y_2, Y_3,))
         states.append(y_next)

@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -193,11 +194,14 @@ def test_a_node_program_with_kernels_against_its_exact_evaluation(tmp_path):
 
 def test_generated_numba_text_is_deterministic_and_the_numpy_text_does_not_import_numba():
     """The numba module's text is byte-identical across hash seeds, states its kernels and
-    imports numba; the NumPy module's text never does (that backend needs NumPy only)."""
+    imports numba, and runs alike but for their arrays' names share a kernel (one compilation);
+    the NumPy module's text never imports numba (that backend needs NumPy only)."""
     tableau, arch = architecture(CASES[0])
     text = generate_network(arch, tableau, "numba")
     assert "import numba\n" in text and "@numba.njit(cache=True" in text
     assert "Kernels: Numba." in text
+    calls = re.findall(r" = (_kernel_\d+)\(", text)
+    assert text.count("def _kernel_") == len(set(calls)) < len(calls)  # RK4's stages 2, 3
     assert "numba" not in generate_network(arch, tableau)
     script = ("from ocgen.nets.matrix_code import generate_network; "
               "from ocgen.nets.model import Architecture; import sys; "

@@ -21,6 +21,8 @@ module to rounding, not bit for bit.
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from ..codegen import _NumPyPrinter, _numeric
@@ -220,11 +222,12 @@ class Kernel:
 
 class KernelPrinter:
     """Code lines for a block of nodes, loopable runs as calls of kernels kept in
-    ``self.kernels`` (source texts, in order of first use, identical ones shared)."""
+    ``self.kernels`` (in order of first use; one function for runs alike but for their arrays'
+    names, since each kernel is compiled apart, about half a second each)."""
 
     def __init__(self, printer):
         self.printer = printer  # the NumPy module's NodePrinter, for everything else
-        self.kernels: dict[str, str] = {}  # text without its name -> name
+        self.kernels: dict[str, tuple[str, str]] = {}  # text, arrays by position -> name, text
 
     def lines(self, nodes, arrays: dict, exported=None, in_place: bool = True) -> list[str]:
         """As :meth:`~ocgen.nets.matrix_code.NodePrinter.lines`. A kernel returns what it
@@ -254,13 +257,19 @@ class KernelPrinter:
         return out
 
     def _call(self, kernel: Kernel) -> str:
+        """The call of the kernel; a run that differs from an earlier one only in its arrays'
+        names (RK4's second and third stage) calls the earlier one's function."""
         arguments = ", ".join(kernel.arguments())
         outputs = kernel.outputs
         text = "\n".join([f"({arguments}):",
                           *(f"    {line}" for line in kernel.body),
                           f"    return {', '.join(outputs)}{',' if len(outputs) == 1 else ''}"
                           if outputs else "    return None"])
-        name = self.kernels.setdefault(text, f"_kernel_{len(self.kernels)}")
+        arrays = list(dict.fromkeys([*kernel.inputs, *(n.target.name for n in kernel.nodes)]))
+        positions = {name: f"_{k}" for k, name in enumerate(arrays)}
+        shape = re.sub(r"\b(" + "|".join(map(re.escape, arrays)) + r")\b",
+                       lambda m: positions[m.group(1)], text)
+        name, _ = self.kernels.setdefault(shape, (f"_kernel_{len(self.kernels)}", text))
         call = f"{name}({arguments})"
         if not outputs:
             return call
@@ -271,4 +280,4 @@ class KernelPrinter:
         if not self.kernels:
             return []
         return [*(f"{DECORATOR}\n{helper}" for helper in HELPERS),
-                *(f"{DECORATOR}\ndef {name}{text}" for text, name in self.kernels.items())]
+                *(f"{DECORATOR}\ndef {name}{text}" for name, text in self.kernels.values())]
