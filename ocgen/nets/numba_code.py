@@ -91,16 +91,6 @@ class _LoopPrinter(_NumPyPrinter):
         return super()._print_Symbol(expr)
 
 
-def _size(n) -> str:
-    if n == WIDTH:
-        return "d"
-    if n == POINTS:
-        return "points"
-    if isinstance(n, sp.Integer):
-        return str(n)
-    raise NotImplementedError(f"no loop bound for {n}")
-
-
 def _factors(term) -> tuple:
     """(coefficient, factors, summed over the points, broadcast along the points) of a matrix
     term: ``c A B``, ``c X 1`` (a sum over the points), ``c β 1ᵀ`` (a column broadcast)."""
@@ -171,10 +161,8 @@ class Kernel:
             for name in sorted(read):
                 if name in arrays and name not in defined and name not in inputs:
                     inputs.append(name)
-            symbols = node.value.free_symbols if node.kind == "pointwise" else set().union(
-                *(sp.sympify(_factors(t)[0]).free_symbols for t in _matrix_terms(node.value)
-                  if not isinstance(t, sp.MatrixSymbol)))
-            scalars |= {s.name for s in symbols if s.name not in arrays} - {"d", "points"}
+            scalars |= {s.name for s in node.value.free_symbols  # h; d, points: the sizes
+                        if s.name not in arrays} - {WIDTH.name, POINTS.name}
             if not node.accumulate:
                 defined.add(node.target.name)
         self.inputs, self.scalars = inputs, sorted(scalars)
@@ -185,10 +173,10 @@ class Kernel:
 
     def _body(self) -> list[str]:
         dtype = f"{self.inputs[0]}.dtype"  # every array read has the module's precision
-        lines = []
+        printer, lines = _LoopPrinter(set(self.arrays)), []
         for node in self.nodes:
             name = node.target.name
-            rows, cols = (_size(n) for n in node.target.shape)
+            rows, cols = (printer.doprint(n) for n in node.target.shape)
             if alias_of(node) is not None:
                 lines.append(f"{name} = {node.value.name}")  # an alias, as in NumPy
                 continue
@@ -196,7 +184,6 @@ class Kernel:
                 fill = "empty" if node.kind == "pointwise" else "zeros"
                 lines.append(f"{name} = numpy.{fill}(({rows}, {cols}), {dtype})")
             if node.kind == "pointwise":
-                printer = _LoopPrinter(set(self.arrays))
                 value = printer.doprint(_numeric(node.value))
                 op = "+=" if node.accumulate else "="
                 lines += [f"for _i in range({rows}):", f"    for _j in range({cols}):",
